@@ -1,0 +1,1 @@
+namespace SpanBuffer.Models; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace SpanBuffer; internal static class Placeholder { }
