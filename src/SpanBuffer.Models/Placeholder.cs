@@ -1,1 +1,0 @@
-namespace SpanBuffer.Models; internal static class Placeholder { }

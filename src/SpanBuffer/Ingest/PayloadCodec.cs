@@ -1,0 +1,120 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using SpanBuffer.Models;
+using ZstdSharp;
+
+namespace SpanBuffer.Ingest;
+
+/// <summary>
+/// How payloads are stored in a payload set: one zstd frame of the chunk's payloads joined by 0x00, or
+/// (compression level -1) one raw payload per member. A member without the zstd magic is one raw payload,
+/// which keeps uncompressed writes of either implementation readable.
+/// </summary>
+internal static class PayloadCodec
+{
+    public const int RawLevel = -1;
+
+    private const uint ZstdMagicLittleEndian = 0xFD2FB528;
+
+    [ThreadStatic]
+    private static Compressor? t_compressor;
+
+    [ThreadStatic]
+    private static int t_compressorLevel;
+
+    [ThreadStatic]
+    private static Decompressor? t_decompressor;
+
+    public static bool IsCompressed(ReadOnlySpan<byte> member) =>
+        member.Length >= 4 && BinaryPrimitives.ReadUInt32LittleEndian(member) == ZstdMagicLittleEndian;
+
+    /// <summary>Compresses the payloads joined by 0x00 into one zstd frame.</summary>
+    public static byte[] Compress(ReadOnlySpan<Span> spans, int level)
+    {
+        var joinedLength = -1;
+        foreach (var span in spans)
+        {
+            joinedLength += span.Payload.Length + 1;
+        }
+
+        joinedLength = Math.Max(joinedLength, 0);
+        var joined = ArrayPool<byte>.Shared.Rent(Math.Max(joinedLength, 1));
+        var bound = Compressor.GetCompressBound(joinedLength);
+        var output = ArrayPool<byte>.Shared.Rent(bound);
+        try
+        {
+            var position = 0;
+            foreach (var span in spans)
+            {
+                if (position > 0)
+                {
+                    joined[position++] = 0;
+                }
+
+                span.Payload.Span.CopyTo(joined.AsSpan(position));
+                position += span.Payload.Length;
+            }
+
+            var written = GetCompressor(level).Wrap(joined.AsSpan(0, joinedLength), output.AsSpan(0, bound));
+            return output.AsSpan(0, written).ToArray();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(joined);
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+
+    /// <summary>Adds the payloads of one stored member to <paramref name="payloads"/>.</summary>
+    public static void Decode(ReadOnlyMemory<byte> member, List<ReadOnlyMemory<byte>> payloads)
+    {
+        if (!IsCompressed(member.Span))
+        {
+            payloads.Add(member);
+            return;
+        }
+
+        var decompressor = t_decompressor ??= new Decompressor();
+        var size = Decompressor.GetDecompressedSize(member.Span);
+        byte[] content;
+        if (size > 0 && size <= int.MaxValue)
+        {
+            content = new byte[size];
+            var written = decompressor.Unwrap(member.Span, content);
+            if ((ulong)written != size)
+            {
+                throw new InvalidDataException($"zstd frame declared {size} bytes but held {written}.");
+            }
+        }
+        else
+        {
+            content = decompressor.Unwrap(member.Span).ToArray();
+        }
+
+        var memory = content.AsMemory();
+        while (true)
+        {
+            var separator = memory.Span.IndexOf((byte)0);
+            if (separator < 0)
+            {
+                payloads.Add(memory);
+                return;
+            }
+
+            payloads.Add(memory[..separator]);
+            memory = memory[(separator + 1)..];
+        }
+    }
+
+    private static Compressor GetCompressor(int level)
+    {
+        if (t_compressor is null || t_compressorLevel != level)
+        {
+            t_compressor?.Dispose();
+            t_compressor = new Compressor(level);
+            t_compressorLevel = level;
+        }
+
+        return t_compressor;
+    }
+}

@@ -1,1 +1,0 @@
-namespace SpanBuffer; internal static class Placeholder { }

@@ -1,0 +1,77 @@
+using SpanBuffer.Ingest;
+using StackExchange.Redis;
+
+namespace SpanBuffer.Redis;
+
+/// <summary>Why the script wrote a subsegment as its own segment instead of merging it into its target.</summary>
+internal enum DetachReason
+{
+    None = 0,
+    TooLarge = 1,
+    FlushLocked = 2,
+}
+
+/// <summary>The parsed reply of <c>add-buffer.lua</c>.</summary>
+/// <param name="SegmentKey">The segment the chunk now belongs to.</param>
+/// <param name="HasRootSpan">Whether the original target segment has (or had) its root span.</param>
+/// <param name="DetachReason">Whether and why the chunk became its own segment.</param>
+/// <param name="MergedRoots">Chunk span ids that were roots of segments merged into this one.</param>
+internal sealed record AddBufferResult(string SegmentKey, bool HasRootSpan, DetachReason DetachReason, IReadOnlyList<string> MergedRoots)
+{
+    public bool IsDetached => DetachReason != DetachReason.None;
+}
+
+/// <summary>The settings the script needs from the options, read once per ingest call.</summary>
+internal readonly record struct AddBufferSettings(string KeyPrefix, long TtlSeconds, long MaxSegmentBytes, bool CheckFlushLock);
+
+/// <summary>The only place that knows the argument order and reply shape of <c>add-buffer.lua</c>.</summary>
+internal static class AddBufferScript
+{
+    private const int FixedArguments = 9;
+
+    public static RedisKey[] CreateKeys(Subsegment subsegment) => [subsegment.ProjectAndTrace];
+
+    public static RedisValue[] CreateArguments(Subsegment subsegment, in AddBufferSettings settings)
+    {
+        var spans = subsegment.Spans;
+        var values = new RedisValue[FixedArguments + spans.Count];
+        values[0] = settings.KeyPrefix;
+        values[1] = spans.Count;
+        values[2] = subsegment.ParentSpanId;
+        values[3] = subsegment.HasSegmentSpan ? "true" : "false";
+        values[4] = settings.TtlSeconds;
+        values[5] = subsegment.ByteCount;
+        values[6] = settings.MaxSegmentBytes;
+        values[7] = subsegment.Salt;
+        values[8] = settings.CheckFlushLock ? "true" : "false";
+        for (var i = 0; i < spans.Count; i++)
+        {
+            values[FixedArguments + i] = spans[i].SpanId;
+        }
+
+        return values;
+    }
+
+    public static Task<RedisResult> RunAsync(IDatabaseAsync database, Subsegment subsegment, in AddBufferSettings settings) =>
+        database.ScriptEvaluateAsync(LuaScripts.AddBuffer, CreateKeys(subsegment), CreateArguments(subsegment, settings));
+
+    public static AddBufferResult ParseResult(RedisResult result)
+    {
+        if (result.Resp2Type != ResultType.Array || result.Length < 4)
+        {
+            throw new InvalidOperationException($"Unexpected add-buffer reply: {result.Resp2Type} of length {result.Length}.");
+        }
+
+        var segmentKey = (string?)result[0] ?? throw new InvalidOperationException("add-buffer returned no segment key.");
+        var hasRoot = (long)result[1] == 1;
+        var detachReason = (DetachReason)(int)(long)result[2];
+        var mergedReply = result[3];
+        var merged = new string[Math.Max(0, mergedReply.Length)];
+        for (var i = 0; i < merged.Length; i++)
+        {
+            merged[i] = (string?)mergedReply[i] ?? throw new InvalidOperationException("add-buffer returned a null merged root.");
+        }
+
+        return new AddBufferResult(segmentKey, hasRoot, detachReason, merged);
+    }
+}

@@ -1,0 +1,43 @@
+using System.Globalization;
+using SpanBuffer.Models;
+
+namespace SpanBuffer.Redis;
+
+/// <summary>
+/// Every Redis key the buffer uses, built in one place from the key prefix. The layout is the reference's,
+/// byte for byte, so either implementation can flush what the other ingested.
+/// </summary>
+internal sealed class KeySchema(string prefix)
+{
+    public string Prefix { get; } = prefix;
+
+    public static string ProjectAndTrace(long projectId, string traceId) =>
+        string.Concat(projectId.ToString(CultureInfo.InvariantCulture), ":", traceId);
+
+    public string QueueKey(int shard, int? sliceId) => sliceId is { } slice
+        ? string.Create(CultureInfo.InvariantCulture, $"{Prefix}:q:{slice}-{shard}")
+        : string.Create(CultureInfo.InvariantCulture, $"{Prefix}:q:{shard}");
+
+    /// <summary>The salted payload set: its own hash tag spreads payload sets over the cluster.</summary>
+    public string PayloadKey(string projectAndTrace, string salt) =>
+        string.Concat(Prefix, ":s:{", projectAndTrace, ":", salt, "}:", salt);
+
+    public string SegmentKey(string projectAndTrace, string rootId) =>
+        string.Concat(Prefix, ":s:{", projectAndTrace, "}:", rootId);
+
+    public string RedirectKey(string projectAndTrace) => string.Concat(Prefix, ":ssr:{", projectAndTrace, "}");
+
+    public string MemberKeysKey(SegmentKey segment) =>
+        string.Concat(Prefix, ":mk:{", ProjectAndTrace(segment.ProjectId, segment.TraceId), "}:", segment.RootId);
+
+    public string PayloadKeyFromMember(SegmentKey segment, string salt) =>
+        PayloadKey(ProjectAndTrace(segment.ProjectId, segment.TraceId), salt);
+
+    public string HasRootKey(string segmentKey) => string.Concat(Prefix, ":hrs:", segmentKey);
+
+    public string IngestedCountKey(string segmentKey) => string.Concat(Prefix, ":ic:", segmentKey);
+
+    public string IngestedBytesKey(string segmentKey) => string.Concat(Prefix, ":ibc:", segmentKey);
+
+    public string FlushLockKey(string segmentKey) => string.Concat(Prefix, ":fl:", segmentKey);
+}

@@ -1,0 +1,16 @@
+namespace SpanBuffer.Redis;
+
+/// <summary>The Lua scripts embedded in this assembly (<c>Scripts/*.lua</c>), read once.</summary>
+internal static class LuaScripts
+{
+    public static string AddBuffer { get; } = Load("add-buffer.lua");
+
+    internal static string Load(string fileName)
+    {
+        var name = "SpanBuffer.Scripts." + fileName;
+        using var stream = typeof(LuaScripts).Assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"Embedded script '{name}' is missing from the SpanBuffer assembly.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}

@@ -1,0 +1,15 @@
+using StackExchange.Redis;
+
+namespace SpanBuffer.Redis;
+
+/// <summary>
+/// All Redis I/O of the buffer. Methods return typed entities; no caller ever pairs raw reply lists with
+/// their inputs. Every write is idempotent or harmless to repeat, because a cancelled command may still run.
+/// </summary>
+internal sealed partial class RedisSpanStore(IDatabase database, KeySchema keys)
+{
+    private readonly IDatabase _database = database;
+    private readonly KeySchema _keys = keys;
+
+    public KeySchema Keys => _keys;
+}

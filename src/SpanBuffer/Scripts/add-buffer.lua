@@ -1,0 +1,192 @@
+-- add-buffer.lua: insert one subsegment (a chunk of spans that share a parent within one ingest batch)
+-- into its segment, following redirects to the segment root and merging child segments that were
+-- rooted at spans of this chunk.
+--
+-- Cluster: the only declared key is the bare "<project>:<trace>" (no braces). A key without a hash tag
+-- hashes its whole name, so it lands in the same slot as every key below, whose hash tag is
+-- "{<project>:<trace>}". The script never touches payload keys or queues (other slots).
+--
+-- KEYS[1]  project_and_trace
+-- ARGV[1]  key prefix ("span-buf")
+-- ARGV[2]  number of spans in the chunk
+-- ARGV[3]  parent span id of the tree this chunk belongs to
+-- ARGV[4]  "true" when the chunk contains a segment span
+-- ARGV[5]  ttl in seconds for every key written
+-- ARGV[6]  raw payload bytes of the chunk
+-- ARGV[7]  max segment bytes (0 = no limit)
+-- ARGV[8]  salt of the chunk (its payload key is <prefix>:s:{<pt>:<salt>}:<salt>)
+-- ARGV[9]  "true" to detach when the target segment's flush lock is held
+-- ARGV[10..] span ids of the chunk
+--
+-- Returns { segment_key, has_root (0|1), detach_reason (0 none, 1 too large, 2 locked), merged_roots }
+-- where merged_roots lists the chunk span ids that were roots of segments merged by this call.
+
+local pt = KEYS[1]
+local prefix = ARGV[1]
+local num_spans = tonumber(ARGV[2])
+local parent_span_id = ARGV[3]
+local chunk_has_root = ARGV[4] == "true"
+local ttl = tonumber(ARGV[5])
+local byte_count = tonumber(ARGV[6])
+local max_segment_bytes = tonumber(ARGV[7])
+local salt = ARGV[8]
+local check_flush_lock = ARGV[9] == "true"
+local first_span = 10
+local last_span = #ARGV
+
+-- Lua's unpack has a C stack limit; keep every variadic call well below it.
+local BATCH = 1000
+
+local segment_prefix = prefix .. ":s:{" .. pt .. "}:"
+local redirect_key = prefix .. ":ssr:{" .. pt .. "}"
+local members_prefix = prefix .. ":mk:{" .. pt .. "}:"
+local function ic(root) return prefix .. ":ic:" .. segment_prefix .. root end
+local function ibc(root) return prefix .. ":ibc:" .. segment_prefix .. root end
+local function hrs(root) return prefix .. ":hrs:" .. segment_prefix .. root end
+local function fl(root) return prefix .. ":fl:" .. segment_prefix .. root end
+
+local function call_in_batches(command, key, items, per_item)
+    local args = {}
+    for i = 1, #items do
+        args[#args + 1] = items[i]
+        if #args >= BATCH * per_item then
+            redis.call(command, key, unpack(args))
+            args = {}
+        end
+    end
+    if #args > 0 then
+        redis.call(command, key, unpack(args))
+    end
+end
+
+-- 1. Resolve the segment root: at most 101 redirect lookups, as the reference does.
+local root = parent_span_id
+for _ = 0, 100 do
+    local next_root = redis.call("HGET", redirect_key, root)
+    if not next_root or next_root == root then
+        break
+    end
+    root = next_root
+end
+local original_root = root
+
+-- 2. Root flag and redirects, both on the original target, before any detach decision.
+local has_root = chunk_has_root or redis.call("GET", hrs(root)) == "1"
+if has_root then
+    redis.call("SET", hrs(root), "1", "EX", ttl)
+end
+
+local redirect_pairs = {}
+for i = first_span, last_span do
+    redirect_pairs[#redirect_pairs + 1] = ARGV[i]
+    redirect_pairs[#redirect_pairs + 1] = root
+end
+call_in_batches("HSET", redirect_key, redirect_pairs, 2)
+redis.call("EXPIRE", redirect_key, ttl)
+
+-- 3. Child segments: chunk spans other than the tree's parent (and, guarding against duplicate or
+--    cyclic ids, other than the resolved root itself) may be roots of segments written earlier.
+local children = {}
+local seen = {}
+for i = first_span, last_span do
+    local span_id = ARGV[i]
+    if span_id ~= parent_span_id and span_id ~= original_root and not seen[span_id] then
+        seen[span_id] = true
+        children[#children + 1] = span_id
+    end
+end
+
+-- One MGET per batch reads both counters of every child: [ic(c1), ibc(c1), ic(c2), ibc(c2), ...].
+local child_ingested = {}
+local child_bytes = 0
+for start = 1, #children, BATCH do
+    local stop = math.min(start + BATCH - 1, #children)
+    local keys = {}
+    for i = start, stop do
+        keys[#keys + 1] = ic(children[i])
+        keys[#keys + 1] = ibc(children[i])
+    end
+    local values = redis.call("MGET", unpack(keys))
+    for i = start, stop do
+        local offset = (i - start) * 2
+        child_ingested[i] = values[offset + 1]
+        local bytes = values[offset + 2]
+        if bytes then
+            child_bytes = child_bytes + tonumber(bytes)
+        end
+    end
+end
+byte_count = byte_count + child_bytes
+
+-- 4. Detach decision: over the size limit, or the target is being flushed under a lock.
+local target_values = redis.call("MGET", ic(root), ibc(root))
+local target_bytes = tonumber(target_values[2] or "0")
+local detach_reason = 0
+if max_segment_bytes > 0 and target_bytes + byte_count > max_segment_bytes then
+    detach_reason = 1
+elseif check_flush_lock and redis.call("EXISTS", fl(root)) == 1 then
+    detach_reason = 2
+end
+if detach_reason ~= 0 then
+    root = salt
+    target_values = redis.call("MGET", ic(root), ibc(root))
+    target_bytes = tonumber(target_values[2] or "0")
+end
+local target_count = tonumber(target_values[1] or "0")
+local members_key = members_prefix .. root
+
+-- 5. Merge children: their counts, their member indexes; then delete their keys in one DEL.
+local merged_roots = {}
+local stale_keys = {}
+for i = 1, #children do
+    local child = children[i]
+    if child_ingested[i] then
+        target_count = target_count + tonumber(child_ingested[i])
+        merged_roots[#merged_roots + 1] = child
+    end
+    stale_keys[#stale_keys + 1] = ic(child)
+    stale_keys[#stale_keys + 1] = ibc(child)
+end
+
+-- A child's member index normally exists exactly when its counter does; EXISTS over the rest keeps
+-- this exact for keys written otherwise without one SSCAN per span.
+local function merge_members(child)
+    local source = members_prefix .. child
+    local cursor = "0"
+    repeat
+        local page = redis.call("SSCAN", source, cursor, "COUNT", 1000)
+        cursor = page[1]
+        if #page[2] > 0 then
+            call_in_batches("SADD", members_key, page[2], 1)
+        end
+    until cursor == "0"
+    stale_keys[#stale_keys + 1] = source
+end
+local unmerged = {}
+for i = 1, #children do
+    if child_ingested[i] then
+        merge_members(children[i])
+    else
+        unmerged[#unmerged + 1] = members_prefix .. children[i]
+    end
+end
+for start = 1, #unmerged, BATCH do
+    local stop = math.min(start + BATCH - 1, #unmerged)
+    if redis.call("EXISTS", unpack(unmerged, start, stop)) > 0 then
+        for i = start, stop do
+            merge_members(string.sub(unmerged[i], #members_prefix + 1))
+        end
+    end
+end
+for start = 1, #stale_keys, BATCH do
+    redis.call("DEL", unpack(stale_keys, start, math.min(start + BATCH - 1, #stale_keys)))
+end
+
+-- 6. Register this chunk's payload key and write the target's counters.
+redis.call("SADD", members_key, salt)
+redis.call("EXPIRE", members_key, ttl)
+-- Format explicitly: Redis would render large Lua numbers in exponent notation.
+redis.call("SET", ic(root), string.format("%.0f", target_count + num_spans), "EX", ttl)
+redis.call("SET", ibc(root), string.format("%.0f", target_bytes + byte_count), "EX", ttl)
+
+return { segment_prefix .. root, has_root and 1 or 0, detach_reason, merged_roots }

@@ -1,0 +1,131 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace SpanBuffer;
+
+/// <summary>
+/// Settings of the span buffer. Every <c>spans.buffer.*</c> option of the reference implementation that
+/// applies to a library is here, with the same default. Options are read once per call, so changes made
+/// through <c>IOptionsMonitor</c> apply to the next ingest or flush.
+/// </summary>
+public sealed class SpanBufferOptions
+{
+    /// <summary>The configuration section <c>AddSpanBuffer</c> binds by default.</summary>
+    public const string SectionName = "SpanBuffer";
+
+    /// <summary>
+    /// Gets or sets how long a segment without a root span waits for more spans before it is flushed
+    /// (<c>spans.buffer.timeout</c>). Whole seconds.
+    /// </summary>
+    /// <value>The default value is 60 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Gets or sets how long a segment that has its root span waits for more spans before it is flushed
+    /// (<c>spans.buffer.root-timeout</c>). Whole seconds; also used in the expiry estimate.
+    /// </summary>
+    /// <value>The default value is 10 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RootTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Gets or sets the TTL of every key the buffer writes (<c>spans.buffer.redis-ttl</c>). Whole seconds.</summary>
+    /// <value>The default value is 3600 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan RedisTtl { get; set; } = TimeSpan.FromSeconds(3600);
+
+    /// <summary>Gets or sets the <c>SSCAN COUNT</c> used when loading payload sets (<c>spans.buffer.segment-page-size</c>).</summary>
+    /// <value>The default value is 100.</value>
+    [Range(1, 1_000_000)]
+    public int SegmentPageSize { get; set; } = 100;
+
+    /// <summary>
+    /// Gets or sets the segment size limit in raw payload bytes (<c>spans.buffer.max-segment-bytes</c>): at ingest,
+    /// a subsegment that would push a segment past it becomes its own detached segment; at flush, a larger
+    /// segment is split into chunked messages. 0 disables the ingest limit.
+    /// </summary>
+    /// <value>The default value is 10 MiB (10485760).</value>
+    [Range(0, long.MaxValue)]
+    public long MaxSegmentBytes { get; set; } = 10 * 1024 * 1024;
+
+    /// <summary>
+    /// Gets or sets the most segments one flush takes, divided over the assigned shards (rounded up)
+    /// (<c>spans.buffer.max-flush-segments</c>).
+    /// </summary>
+    /// <value>The default value is 500.</value>
+    [Range(1, 1_000_000)]
+    public int MaxFlushSegments { get; set; } = 500;
+
+    /// <summary>
+    /// Gets or sets the Redis used/available memory ratio above which ingest should pause (hard backpressure)
+    /// (<c>spans.buffer.max-memory-percentage</c>). 1.0 disables the check.
+    /// </summary>
+    /// <value>The default value is 1.0.</value>
+    [Range(0.0, 1.0)]
+    public double MaxMemoryRatio { get; set; } = 1.0;
+
+    /// <summary>
+    /// Gets or sets how long flushing must stay at its per-shard limit before ingest should pause (soft backpressure)
+    /// (<c>spans.buffer.flusher.backpressure-seconds</c>).
+    /// </summary>
+    /// <value>The default value is 10 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan BackpressureTime { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Gets or sets the heartbeat age after which the flusher reports itself unhealthy
+    /// (<c>spans.buffer.flusher.max-unhealthy-seconds</c>).
+    /// </summary>
+    /// <value>The default value is 60 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MaxUnhealthyTime { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Gets or sets the TTL of per-segment flush locks (<c>spans.buffer.flusher.flush-lock-ttl</c>). Zero disables
+    /// locking; with locks, spans that arrive for a segment being flushed go to a new detached segment. Whole seconds.
+    /// </summary>
+    /// <value>The default value is zero (no locks).</value>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan FlushLockTtl { get; set; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// Gets or sets the zstd level for payload batches (<c>spans.buffer.compression.level</c>); 0 is zstd's default
+    /// level, -1 stores raw payloads.
+    /// </summary>
+    /// <value>The default value is 0.</value>
+    [Range(-1, 22)]
+    public int CompressionLevel { get; set; }
+
+    /// <summary>Gets or sets how many subsegments go into one Redis pipeline; 0 means one pipeline (<c>spans.buffer.pipeline-batch-size</c>).</summary>
+    /// <value>The default value is 0.</value>
+    [Range(0, int.MaxValue)]
+    public int PipelineBatchSize { get; set; }
+
+    /// <summary>Gets or sets the most spans per ingest script call; larger trees are chunked; 0 means unlimited (<c>spans.buffer.max-spans-per-evalsha</c>).</summary>
+    /// <value>The default value is 0.</value>
+    [Range(0, int.MaxValue)]
+    public int MaxSpansPerScriptCall { get; set; }
+
+    /// <summary>
+    /// Gets or sets the prefix of every Redis key. Keep the reference's <c>span-buf</c> to share a Redis with it; use
+    /// another to partition one Redis between buffers. Letters, digits, <c>-</c>, <c>_</c> and <c>.</c> only.
+    /// </summary>
+    /// <value>The default value is <c>span-buf</c>.</value>
+    [Required]
+    [RegularExpression("^[A-Za-z0-9_.-]{1,64}$")]
+    public string KeyPrefix { get; set; } = "span-buf";
+
+    /// <summary>Gets or sets the queue shards (input partitions) this instance flushes.</summary>
+    /// <value>The default value is the single shard 0.</value>
+    [Required]
+    public IList<int> AssignedShards { get; set; } = [0];
+
+    /// <summary>Gets or sets an optional slice id that namespaces the queue keys (<c>span-buf:q:&lt;slice&gt;-&lt;shard&gt;</c>).</summary>
+    /// <value>The default value is <see langword="null"/> (no slice).</value>
+    [Range(0, int.MaxValue)]
+    public int? SliceId { get; set; }
+
+    /// <summary>Gets or sets how long the flusher waits after a cycle that found nothing to flush.</summary>
+    /// <value>The default value is 1 second.</value>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+}
