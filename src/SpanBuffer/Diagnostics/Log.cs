@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Logging;
+
+namespace SpanBuffer.Diagnostics;
+
+/// <summary>
+/// Every log event of the library. Event ids and names are a contract (hosts filter and alert on them):
+/// never renumber or rename one. Events are per batch or per cycle, never per span, and never carry payloads.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Debug, "Ingested {SpanCount} spans as {SubsegmentCount} subsegments ({DetachedCount} detached, {MergedCount} merged) in {ElapsedMs:F1} ms", EventName = "IngestCompleted")]
+    public static partial void IngestCompleted(ILogger logger, int spanCount, int subsegmentCount, int detachedCount, int mergedCount, double elapsedMs);
+
+    [LoggerMessage(2, LogLevel.Debug, "Flushed {SegmentCount} segments ({SpanCount} spans, {EmptyCount} empty, {ContendedCount} lock contentions, at limit: {AnyShardAtLimit}) in {ElapsedMs:F1} ms", EventName = "FlushCompleted")]
+    public static partial void FlushCompleted(ILogger logger, int segmentCount, long spanCount, int emptyCount, int contendedCount, bool anyShardAtLimit, double elapsedMs);
+
+    [LoggerMessage(3, LogLevel.Error, "Flush failed after {ElapsedMs:F1} ms ({CandidateCount} candidates, {LockedCount} locked)", EventName = "FlushFailed")]
+    public static partial void FlushFailed(ILogger logger, Exception exception, int candidateCount, int lockedCount, double elapsedMs);
+
+    [LoggerMessage(4, LogLevel.Warning, "Flush lost {LostSpanCount} spans: {DroppedCount} ingested but missing, {InvalidCount} not JSON objects; {ExpiredSegmentCount} segments expired before the flush", EventName = "SpansLost")]
+    public static partial void SpansLost(ILogger logger, long lostSpanCount, long droppedCount, long invalidCount, long expiredSegmentCount);
+
+    [LoggerMessage(5, LogLevel.Debug, "Cleaned up {SegmentCount} flushed segments in {ElapsedMs:F1} ms", EventName = "CleanupCompleted")]
+    public static partial void CleanupCompleted(ILogger logger, int segmentCount, double elapsedMs);
+
+    [LoggerMessage(10, LogLevel.Information, "Span flusher started for shards {Shards}", EventName = "FlusherStarted")]
+    public static partial void FlusherStarted(ILogger logger, string shards);
+
+    [LoggerMessage(11, LogLevel.Information, "Span flusher stopped for shards {Shards}", EventName = "FlusherStopped")]
+    public static partial void FlusherStopped(ILogger logger, string shards);
+
+    [LoggerMessage(12, LogLevel.Error, "Span flusher cycle failed; its segments stay in Redis and are retried next cycle", EventName = "FlusherCycleFailed")]
+    public static partial void FlusherCycleFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(13, LogLevel.Warning, "Soft backpressure: flushing has been at its per-shard limit for {Seconds} s", EventName = "SoftBackpressure")]
+    public static partial void SoftBackpressure(ILogger logger, long seconds);
+
+    [LoggerMessage(14, LogLevel.Critical, "Pausing consumer due to Redis being full: {UsedBytes} of {AvailableBytes} bytes used (limit ratio {Ratio})", EventName = "HardBackpressure")]
+    public static partial void HardBackpressure(ILogger logger, long usedBytes, long availableBytes, double ratio);
+
+    [LoggerMessage(15, LogLevel.Warning, "Span flusher heartbeat is {AgeSeconds:F0} s old (limit {LimitSeconds:F0} s)", EventName = "FlusherUnhealthy")]
+    public static partial void FlusherUnhealthy(ILogger logger, double ageSeconds, double limitSeconds);
+
+    [LoggerMessage(16, LogLevel.Warning, "Memory check failed; hard backpressure state unchanged", EventName = "MemoryCheckFailed")]
+    public static partial void MemoryCheckFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,134 @@
+using Microsoft.Extensions.Logging;
+using SpanBuffer.Diagnostics;
+
+namespace SpanBuffer.Flush;
+
+/// <summary>
+/// Everything one flush learns about itself. Created at the start of the flush, filled in by the steps
+/// (which never touch a logger or meter), published once at the end, also when a step threw.
+/// </summary>
+internal sealed class FlushStats(TimeProvider time)
+{
+    public TimeProvider Time { get; } = time;
+
+    public Dictionary<int, int> CandidatesPerShard { get; } = [];
+
+    public int Candidates { get; set; }
+
+    public int LocksAcquired { get; set; }
+
+    public int LockContention { get; set; }
+
+    public int SegmentsLoaded { get; set; }
+
+    public int EmptySegments { get; set; }
+
+    public int SegmentsWithRoot { get; set; }
+
+    public long SpansFlushed { get; set; }
+
+    public long DroppedSpans { get; set; }
+
+    public long InvalidPayloads { get; set; }
+
+    public long ExpiredSegments { get; set; }
+
+    public bool AnyShardAtLimit { get; set; }
+
+    public List<int> SpansPerSegment { get; } = [];
+
+    public List<long> IngestedSpansPerSegment { get; } = [];
+
+    public List<long> IngestedBytesPerSegment { get; } = [];
+
+    public TimeSpan LoadCandidates { get; set; }
+
+    public TimeSpan AcquireLocks { get; set; }
+
+    public TimeSpan LoadData { get; set; }
+
+    public TimeSpan Decompress { get; set; }
+
+    public TimeSpan RecordLosses { get; set; }
+
+    public TimeSpan Build { get; set; }
+
+    public TimeSpan Total { get; set; }
+
+    public Exception? Error { get; set; }
+
+    public FlushStatsSnapshot ToSnapshot() => new(
+        Candidates,
+        LocksAcquired,
+        LockContention,
+        SegmentsLoaded,
+        EmptySegments,
+        SegmentsWithRoot,
+        SpansFlushed,
+        DroppedSpans,
+        InvalidPayloads,
+        ExpiredSegments,
+        AnyShardAtLimit,
+        LoadCandidates,
+        AcquireLocks,
+        LoadData,
+        Decompress,
+        Build,
+        Total);
+
+    /// <summary>Maps every field to its instrument and writes the flush's single log line.</summary>
+    public void Publish(SpanBufferMetrics metrics, ILogger logger)
+    {
+        var error = SpanBufferMetrics.ErrorType(Error);
+        metrics.FlushDuration.Record(Total.TotalSeconds, error);
+        RecordStage(metrics, "load_candidates", LoadCandidates);
+        RecordStage(metrics, "acquire_locks", AcquireLocks);
+        RecordStage(metrics, "load_data", LoadData);
+        RecordStage(metrics, "decompress", Decompress);
+        RecordStage(metrics, "record_losses", RecordLosses);
+        RecordStage(metrics, "build", Build);
+
+        foreach (var (shard, count) in CandidatesPerShard)
+        {
+            metrics.FlushSegments.Add(count, SpanBufferMetrics.Shard(shard));
+        }
+
+        metrics.FlushLockContention.Add(LockContention);
+        metrics.FlushSpans.Add(SpansFlushed);
+        metrics.FlushEmptySegments.Add(EmptySegments);
+        metrics.FlushSegmentsWithRoot.Add(SegmentsWithRoot);
+        metrics.FlushLostSpans.Add(DroppedSpans, SpanBufferMetrics.Reason("dropped"));
+        metrics.FlushLostSpans.Add(InvalidPayloads, SpanBufferMetrics.Reason("invalid_payload"));
+        metrics.FlushExpiredSegments.Add(ExpiredSegments);
+        metrics.FlushCycleSegments.Record(SegmentsLoaded);
+        foreach (var spans in SpansPerSegment)
+        {
+            metrics.FlushSegmentSpans.Record(spans);
+        }
+
+        foreach (var count in IngestedSpansPerSegment)
+        {
+            metrics.FlushSegmentIngestedSpans.Record(count);
+        }
+
+        foreach (var bytes in IngestedBytesPerSegment)
+        {
+            metrics.FlushSegmentIngestedBytes.Record(bytes);
+        }
+
+        if (Error is not null)
+        {
+            Log.FlushFailed(logger, Error, Candidates, LocksAcquired, Total.TotalMilliseconds);
+            return;
+        }
+
+        Log.FlushCompleted(logger, SegmentsLoaded, SpansFlushed, EmptySegments, LockContention, AnyShardAtLimit, Total.TotalMilliseconds);
+        if (DroppedSpans + InvalidPayloads + ExpiredSegments > 0)
+        {
+            Log.SpansLost(logger, DroppedSpans + InvalidPayloads, DroppedSpans, InvalidPayloads, ExpiredSegments);
+        }
+    }
+
+    private static void RecordStage(SpanBufferMetrics metrics, string stage, TimeSpan elapsed) =>
+        metrics.FlushDuration.Record(elapsed.TotalSeconds, SpanBufferMetrics.Stage(stage));
+}

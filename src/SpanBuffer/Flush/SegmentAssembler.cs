@@ -1,0 +1,111 @@
+using System.Buffers;
+using SpanBuffer.Models;
+
+namespace SpanBuffer.Flush;
+
+/// <summary>A loaded segment with what building it produced.</summary>
+/// <param name="Loaded">The loaded segment.</param>
+/// <param name="Flushed">The enriched segment.</param>
+/// <param name="InvalidPayloads">Payloads left out because they were not JSON objects.</param>
+internal sealed record BuiltSegment(LoadedSegment Loaded, FlushedSegment Flushed, int InvalidPayloads);
+
+/// <summary>Turns loaded segments into flushed segments (reference §4.6). Pure: no I/O, no clock.</summary>
+internal static class SegmentAssembler
+{
+    /// <summary>Per-span JSON the enrichment may add: the segment id attribute and the is_segment member.</summary>
+    private const int EnrichmentAllowance = 128;
+
+    /// <summary>
+    /// Enriches every payload for its segment. A payload that is not a JSON object is left out and counted
+    /// (it does not fail the flush). Segments with no spans are kept, so cleanup runs for them.
+    /// </summary>
+    public static IReadOnlyList<BuiltSegment> Build(IReadOnlyList<LoadedSegment> loaded, int maxSegmentsPerShard, FlushStats stats)
+    {
+        var result = new List<BuiltSegment>(loaded.Count);
+        foreach (var segment in loaded)
+        {
+            var built = BuildOne(segment);
+            var spanCount = built.Flushed.Spans.Count;
+            stats.InvalidPayloads += built.InvalidPayloads;
+            stats.SpansFlushed += spanCount;
+            stats.SpansPerSegment.Add(spanCount);
+            stats.CandidatesPerShard[segment.Candidate.Shard] = stats.CandidatesPerShard.GetValueOrDefault(segment.Candidate.Shard) + 1;
+
+            // The reference's literal rule: one segment's span count against the per-shard segment cap.
+            stats.AnyShardAtLimit |= segment.Payloads.Count >= maxSegmentsPerShard;
+            if (built.Flushed.HasRootSpan)
+            {
+                stats.SegmentsWithRoot++;
+            }
+
+            result.Add(built);
+        }
+
+        return result;
+    }
+
+    /// <summary>The segments to hand off: when a segment key was loaded twice, the last load wins, at the first one's place.</summary>
+    public static IReadOnlyList<FlushedSegment> Distinct(IReadOnlyList<BuiltSegment> built)
+    {
+        var positions = new Dictionary<string, int>(StringComparer.Ordinal);
+        var result = new List<FlushedSegment>(built.Count);
+        foreach (var segment in built)
+        {
+            var flushed = segment.Flushed;
+            if (positions.TryGetValue(flushed.SegmentKey, out var position))
+            {
+                result[position] = flushed;
+            }
+            else
+            {
+                positions.Add(flushed.SegmentKey, result.Count);
+                result.Add(flushed);
+            }
+        }
+
+        return result;
+    }
+
+    internal static BuiltSegment BuildOne(LoadedSegment segment)
+    {
+        var key = SegmentKey.Parse(segment.Candidate.SegmentKey);
+        if (segment.Payloads.Count == 0)
+        {
+            return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, [], segment.PayloadKeys), 0);
+        }
+
+        var identity = new SegmentIdentity(key.RootId);
+        var capacity = 0;
+        foreach (var payload in segment.Payloads)
+        {
+            capacity += payload.Length + EnrichmentAllowance;
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(capacity);
+        var written = new List<(int Start, int Length, string SpanId, bool IsSegment)>(segment.Payloads.Count);
+        var invalid = 0;
+        foreach (var payload in segment.Payloads)
+        {
+            var start = buffer.WrittenCount;
+            if (SpanEnricher.TryEnrich(payload.Span, identity, buffer, out var spanId, out var isSegment))
+            {
+                written.Add((start, buffer.WrittenCount - start, spanId, isSegment));
+            }
+            else
+            {
+                invalid++;
+            }
+        }
+
+        // Slice only now: the buffer may have moved while growing.
+        var memory = buffer.WrittenMemory;
+        var spans = new OutputSpan[written.Count];
+        for (var i = 0; i < spans.Length; i++)
+        {
+            var (start, length, spanId, isSegment) = written[i];
+            spans[i] = new OutputSpan(memory.Slice(start, length), spanId, isSegment);
+        }
+
+        return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, spans, segment.PayloadKeys), invalid);
+    }
+}

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using SpanBuffer.Diagnostics;
+using SpanBuffer.Flush;
+using SpanBuffer.Models;
+using SpanBuffer.Redis;
+
+namespace SpanBuffer;
+
+public sealed partial class SpansBuffer
+{
+    /// <summary>
+    /// Flushes the assigned shards: takes every segment whose deadline is at most <paramref name="now"/> (bounded by
+    /// the max-flush-segments option), locks, loads and enriches it. Nothing is deleted: hand the segments off, then
+    /// call <see cref="DoneFlushSegmentsAsync"/>.
+    /// </summary>
+    /// <param name="now">The flush clock in integer Unix seconds.</param>
+    /// <param name="cancellationToken">Stops waiting; a cancelled flush leaves its locks to expire.</param>
+    /// <returns>The segments, the losses found and the flush statistics.</returns>
+    public async Task<FlushResult> FlushSegmentsAsync(long now, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var flush = new FlushContext(this, now);
+        try
+        {
+            var candidates = await LoadFlushCandidatesAsync(flush, cancellationToken).ConfigureAwait(false);
+            var locked = await AcquireLocksForFlushCandidatesAsync(flush, candidates, cancellationToken).ConfigureAwait(false);
+            var loaded = await LoadSegmentDataAsync(flush, locked, cancellationToken).ConfigureAwait(false);
+            var built = BuildFlushedSegments(flush, loaded);
+            var losses = await RecordSegmentLossMetricsAsync(flush, built, cancellationToken).ConfigureAwait(false);
+            return new FlushResult(SegmentAssembler.Distinct(built), losses, flush.Stats.AnyShardAtLimit, flush.Stats.ToSnapshot());
+        }
+        catch (Exception ex)
+        {
+            flush.Stats.Error = ex;
+            throw;
+        }
+        finally
+        {
+            flush.Complete();
+        }
+    }
+
+    private static async Task<IReadOnlyList<FlushCandidate>> LoadFlushCandidatesAsync(FlushContext flush, CancellationToken cancellationToken)
+    {
+        var started = flush.Time.GetTimestamp();
+        var candidates = await flush.Store.LoadFlushCandidatesAsync(flush.Shards, flush.Now, flush.MaxSegmentsPerShard).WaitAsync(cancellationToken).ConfigureAwait(false);
+        flush.Stats.Candidates = candidates.Count;
+        flush.Stats.LoadCandidates = flush.Time.GetElapsedTime(started);
+        return candidates;
+    }
+
+    private static async Task<IReadOnlyList<FlushCandidate>> AcquireLocksForFlushCandidatesAsync(FlushContext flush, IReadOnlyList<FlushCandidate> candidates, CancellationToken cancellationToken)
+    {
+        var started = flush.Time.GetTimestamp();
+        var locked = candidates.Count == 0 || flush.Options.FlushLockTtl <= TimeSpan.Zero
+            ? candidates
+            : await flush.Store.AcquireFlushLocksAsync(candidates, flush.Options.FlushLockTtl).WaitAsync(cancellationToken).ConfigureAwait(false);
+        flush.Stats.LocksAcquired = locked.Count;
+        flush.Stats.LockContention = candidates.Count - locked.Count;
+        flush.Stats.AcquireLocks = flush.Time.GetElapsedTime(started);
+        return locked;
+    }
+
+    private static async Task<IReadOnlyList<LoadedSegment>> LoadSegmentDataAsync(FlushContext flush, IReadOnlyList<FlushCandidate> locked, CancellationToken cancellationToken)
+    {
+        var started = flush.Time.GetTimestamp();
+        var loaded = await flush.Store.LoadSegmentsAsync(locked, flush.Options.SegmentPageSize, flush.Stats).WaitAsync(cancellationToken).ConfigureAwait(false);
+        flush.Stats.SegmentsLoaded = loaded.Count;
+        flush.Stats.LoadData = flush.Time.GetElapsedTime(started);
+        return loaded;
+    }
+
+    private static IReadOnlyList<BuiltSegment> BuildFlushedSegments(FlushContext flush, IReadOnlyList<LoadedSegment> loaded)
+    {
+        var started = flush.Time.GetTimestamp();
+        var built = SegmentAssembler.Build(loaded, flush.MaxSegmentsPerShard, flush.Stats);
+        flush.Stats.Build = flush.Time.GetElapsedTime(started);
+        return built;
+    }
+
+    private static async Task<IReadOnlyList<SegmentLoss>> RecordSegmentLossMetricsAsync(FlushContext flush, IReadOnlyList<BuiltSegment> built, CancellationToken cancellationToken)
+    {
+        var started = flush.Time.GetTimestamp();
+        var needingDeadline = SegmentLosses.NeedingDeadline(built);
+        var deadlines = needingDeadline.Count == 0
+            ? []
+            : await flush.Store.GetQueueDeadlinesAsync(needingDeadline).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var settings = new LossSettings(Seconds(flush.Options.RootTimeout), Seconds(flush.Options.RedisTtl));
+        var losses = SegmentLosses.Compute(built, deadlines, flush.Now, settings, flush.Stats);
+        flush.Stats.RecordLosses = flush.Time.GetElapsedTime(started);
+        return losses;
+    }
+
+    /// <summary>What one flush works with: an options snapshot, the store, its stats and its activity.</summary>
+    private sealed class FlushContext
+    {
+        private readonly SpansBuffer _buffer;
+        private readonly long _started;
+        private readonly Activity? _activity;
+
+        public FlushContext(SpansBuffer buffer, long now)
+        {
+            _buffer = buffer;
+            Now = now;
+            Options = buffer.CurrentOptions;
+            Store = buffer.CreateStore(Options);
+            Shards = QueueShards(Options);
+            MaxSegmentsPerShard = (Options.MaxFlushSegments + Shards.Count - 1) / Shards.Count;
+            Stats = new FlushStats(buffer.Time);
+            _activity = SpanBufferActivities.Source.StartActivity("spanbuffer.flush");
+            _started = buffer.Time.GetTimestamp();
+        }
+
+        public long Now { get; }
+
+        public SpanBufferOptions Options { get; }
+
+        public RedisSpanStore Store { get; }
+
+        public IReadOnlyList<QueueShard> Shards { get; }
+
+        public int MaxSegmentsPerShard { get; }
+
+        public FlushStats Stats { get; }
+
+        public TimeProvider Time => _buffer.Time;
+
+        public void Complete()
+        {
+            Stats.Total = Time.GetElapsedTime(_started);
+            Stats.Publish(_buffer.Metrics, _buffer.Logger);
+            if (_activity is not null)
+            {
+                _activity.SetTag("spanbuffer.segments", Stats.SegmentsLoaded);
+                _activity.SetTag("spanbuffer.spans", Stats.SpansFlushed);
+                if (Stats.Error is not null)
+                {
+                    _activity.SetStatus(ActivityStatusCode.Error, Stats.Error.GetType().Name);
+                }
+
+                _activity.Dispose();
+            }
+        }
+    }
+}

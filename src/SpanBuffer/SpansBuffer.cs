@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using SpanBuffer.Diagnostics;
+using SpanBuffer.Ingest;
+using SpanBuffer.Models;
+using SpanBuffer.Redis;
+using StackExchange.Redis;
+
+namespace SpanBuffer;
+
+/// <summary>
+/// The span buffer: ingests spans into segments in Redis, flushes segments whose deadline passed, and cleans
+/// up what the host has handed off. Time is an explicit argument (integer Unix seconds) everywhere.
+/// Thread-safe; one instance per process is enough.
+/// </summary>
+public sealed partial class SpansBuffer : IDisposable
+{
+    private readonly IConnectionMultiplexer _redis;
+    private readonly IOptionsMonitor<SpanBufferOptions> _options;
+    private readonly ILogger _logger;
+    private readonly SpanBufferMetrics _metrics;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a buffer from fixed options (no dependency injection needed).</summary>
+    /// <param name="redis">The connection to use; the caller keeps ownership.</param>
+    /// <param name="options">The options; validated now.</param>
+    /// <param name="loggerFactory">Where logs go; none by default.</param>
+    /// <param name="meterFactory">Where metrics go; a private meter by default.</param>
+    /// <param name="timeProvider">Measures latencies; the system clock by default.</param>
+    /// <exception cref="OptionsValidationException">An option is invalid; the message names it.</exception>
+    public SpansBuffer(
+        IConnectionMultiplexer redis,
+        SpanBufferOptions options,
+        ILoggerFactory? loggerFactory = null,
+        IMeterFactory? meterFactory = null,
+        TimeProvider? timeProvider = null)
+        : this(redis, new FixedOptionsMonitor(Validated(options)), loggerFactory, meterFactory, timeProvider)
+    {
+    }
+
+    /// <summary>Creates a buffer that reads its options once per call, so changes apply without a restart (the DI path).</summary>
+    internal SpansBuffer(
+        IConnectionMultiplexer redis,
+        IOptionsMonitor<SpanBufferOptions> options,
+        ILoggerFactory? loggerFactory,
+        IMeterFactory? meterFactory,
+        TimeProvider? timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(redis);
+        ArgumentNullException.ThrowIfNull(options);
+        _redis = redis;
+        _options = options;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger(typeof(SpansBuffer).FullName!);
+        _metrics = new SpanBufferMetrics(meterFactory);
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    internal SpanBufferOptions CurrentOptions => _options.CurrentValue;
+
+    internal SpanBufferMetrics Metrics => _metrics;
+
+    internal TimeProvider Time => _time;
+
+    internal ILogger Logger => _logger;
+
+    /// <summary>
+    /// Ingests a batch of spans: groups them by parent, stores their payloads, merges them into their segments and
+    /// moves each touched segment's flush deadline to <paramref name="now"/> plus the (root) timeout.
+    /// Safe to repeat: a replayed batch writes the same payload keys.
+    /// </summary>
+    /// <param name="spans">The batch, in arrival order. An empty batch does nothing.</param>
+    /// <param name="now">The ingest clock in integer Unix seconds (normally the smallest message timestamp of the batch).</param>
+    /// <param name="cancellationToken">Stops waiting; commands already sent may still run (every write is idempotent).</param>
+    /// <returns>A task that completes when Redis has applied the batch.</returns>
+    public async Task ProcessSpansAsync(IReadOnlyList<Span> spans, long now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spans);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (spans.Count == 0)
+        {
+            return;
+        }
+
+        var options = _options.CurrentValue;
+        var store = CreateStore(options);
+        var stats = new IngestStats { Spans = spans.Count };
+        using var activity = SpanBufferActivities.Source.StartActivity("spanbuffer.ingest");
+        activity?.SetTag("spanbuffer.spans", spans.Count);
+        var started = _time.GetTimestamp();
+        try
+        {
+            var trees = SpanGrouper.GroupByParent(spans);
+            var subsegments = Subsegment.Build(trees, options.MaxSpansPerScriptCall);
+            var groups = subsegments.Chunk(options.PipelineBatchSize > 0 ? options.PipelineBatchSize : Math.Max(1, subsegments.Count)).ToList();
+            stats.Trees = trees.Count;
+            stats.ScriptCalls = subsegments.Count;
+            stats.RootSpans = spans.Count(s => s.IsSegmentSpan);
+
+            var phase = _time.GetTimestamp();
+            foreach (var group in groups)
+            {
+                await store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            stats.StorePayloads = _time.GetElapsedTime(phase);
+            phase = _time.GetTimestamp();
+            var scriptSettings = new AddBufferSettings(options.KeyPrefix, Seconds(options.RedisTtl), options.MaxSegmentBytes, options.FlushLockTtl > TimeSpan.Zero);
+            var inserted = new List<InsertedSubsegment>(subsegments.Count);
+            foreach (var group in groups)
+            {
+                inserted.AddRange(await store.InsertSubsegmentsAsync(group, scriptSettings).WaitAsync(cancellationToken).ConfigureAwait(false));
+            }
+
+            stats.InsertSpans = _time.GetElapsedTime(phase);
+            foreach (var (_, result) in inserted)
+            {
+                stats.DetachedTooLarge += result.DetachReason == DetachReason.TooLarge ? 1 : 0;
+                stats.DetachedLocked += result.DetachReason == DetachReason.FlushLocked ? 1 : 0;
+                stats.MergedSegments += result.MergedRoots.Count;
+            }
+
+            phase = _time.GetTimestamp();
+            var queueSettings = new QueueSettings(Seconds(options.Timeout), Seconds(options.RootTimeout), Seconds(options.RedisTtl), options.SliceId);
+            await store.UpdateQueueAsync(inserted, now, queueSettings).WaitAsync(cancellationToken).ConfigureAwait(false);
+            stats.UpdateQueue = _time.GetElapsedTime(phase);
+        }
+        catch (Exception ex)
+        {
+            stats.Error = ex;
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            throw;
+        }
+        finally
+        {
+            stats.Total = _time.GetElapsedTime(started);
+            stats.Publish(_metrics, _logger);
+        }
+    }
+
+    /// <summary>
+    /// Deletes what was flushed and handed off: metadata, redirects, member index and payload sets (when they were
+    /// loaded), the flush lock and the queue entries. Call it only after the host confirmed delivery.
+    /// </summary>
+    /// <param name="segments">The segments from <see cref="FlushSegmentsAsync"/>, empty ones included.</param>
+    /// <param name="cancellationToken">Stops waiting; commands already sent may still run.</param>
+    /// <returns>A task that completes when Redis has applied the cleanup.</returns>
+    public async Task DoneFlushSegmentsAsync(IReadOnlyList<FlushedSegment> segments, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (segments.Count == 0)
+        {
+            return;
+        }
+
+        var started = _time.GetTimestamp();
+        await CreateStore(_options.CurrentValue).CleanupFlushedSegmentsAsync(segments).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var elapsed = _time.GetElapsedTime(started);
+        _metrics.CleanupDuration.Record(elapsed.TotalSeconds);
+        _metrics.CleanupSegments.Add(segments.Count);
+        Log.CleanupCompleted(_logger, segments.Count, elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>Counts the segments queued in each assigned shard.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>One entry per assigned shard.</returns>
+    public async Task<IReadOnlyList<ShardQueueSize>> GetQueueSizesAsync(CancellationToken cancellationToken = default)
+    {
+        var options = _options.CurrentValue;
+        var sizes = await CreateStore(options).GetQueueSizesAsync(QueueShards(options)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var size in sizes)
+        {
+            _metrics.QueueSize.Record(size.Segments, SpanBufferMetrics.Shard(size.Shard));
+        }
+
+        return sizes;
+    }
+
+    /// <summary>Reads used and available memory of every Redis primary.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>Per-node and total memory.</returns>
+    public async Task<RedisMemoryUsage> GetMemoryUsageAsync(CancellationToken cancellationToken = default)
+    {
+        var usage = await RedisSpanStore.GetMemoryUsageAsync(_redis).WaitAsync(cancellationToken).ConfigureAwait(false);
+        _metrics.RedisMemoryRatio.Record(usage.Ratio);
+        return usage;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _metrics.Dispose();
+
+    private RedisSpanStore CreateStore(SpanBufferOptions options) =>
+        new(_redis.GetDatabase(), new KeySchema(options.KeyPrefix));
+
+    private static List<QueueShard> QueueShards(SpanBufferOptions options)
+    {
+        var keys = new KeySchema(options.KeyPrefix);
+        return options.AssignedShards.Select(shard => new QueueShard(shard, keys.QueueKey(shard, options.SliceId))).ToList();
+    }
+
+    private static long Seconds(TimeSpan value) => (long)value.TotalSeconds;
+
+    private static SpanBufferOptions Validated(SpanBufferOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        SpanBufferOptionsValidator.ThrowIfInvalid(options);
+        return options;
+    }
+
+    private sealed class FixedOptionsMonitor(SpanBufferOptions value) : IOptionsMonitor<SpanBufferOptions>
+    {
+        public SpanBufferOptions CurrentValue => value;
+
+        public SpanBufferOptions Get(string? name) => value;
+
+        public IDisposable? OnChange(Action<SpanBufferOptions, string?> listener) => null;
+    }
+}
