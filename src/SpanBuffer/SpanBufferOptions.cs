@@ -124,6 +124,13 @@ public sealed class SpanBufferOptions
     [Range(0, int.MaxValue)]
     public int? SliceId { get; set; }
 
+    /// <summary>
+    /// Gets or sets the Redis connection string <c>AddSpanBuffer</c> connects with when no
+    /// <c>IConnectionMultiplexer</c> is registered. Not used by the plain constructor, which takes a connection.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>.</value>
+    public string? ConnectionString { get; set; }
+
     /// <summary>Gets or sets how long the flusher waits after a cycle that found nothing to flush.</summary>
     /// <value>The default value is 1 second.</value>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]

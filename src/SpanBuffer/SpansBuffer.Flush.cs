@@ -27,6 +27,7 @@ public sealed partial class SpansBuffer
             var loaded = await LoadSegmentDataAsync(flush, locked, cancellationToken).ConfigureAwait(false);
             var built = BuildFlushedSegments(flush, loaded);
             var losses = await RecordSegmentLossMetricsAsync(flush, built, cancellationToken).ConfigureAwait(false);
+            flush.StopClock();
             return new FlushResult(SegmentAssembler.Distinct(built), losses, flush.Stats.AnyShardAtLimit, flush.Stats.ToSnapshot());
         }
         catch (Exception ex)
@@ -125,9 +126,17 @@ public sealed partial class SpansBuffer
 
         public TimeProvider Time => _buffer.Time;
 
+        public void StopClock()
+        {
+            if (Stats.Total == TimeSpan.Zero)
+            {
+                Stats.Total = Time.GetElapsedTime(_started);
+            }
+        }
+
         public void Complete()
         {
-            Stats.Total = Time.GetElapsedTime(_started);
+            StopClock();
             Stats.Publish(_buffer.Metrics, _buffer.Logger);
             if (_activity is not null)
             {
