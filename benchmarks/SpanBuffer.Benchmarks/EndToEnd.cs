@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using SpanBuffer.Models;
+using StackExchange.Redis;
+
+namespace SpanBuffer.Benchmarks;
+
+/// <summary>
+/// End-to-end throughput: parse a JSONL workload up front, ingest it in batches at a fixed clock, then flush
+/// (flush, discard messages, clean up) at a clock past every deadline until the buffer is empty. Reports per phase
+/// wall time, spans/s, segments/s, redis-server CPU (INFO cpu deltas), client CPU, managed allocations, Redis memory
+/// after ingest and keys left, and checks that every input span came out exactly once.
+/// </summary>
+internal static class EndToEnd
+{
+    private const string Usage = """
+        usage: SpanBuffer.Benchmarks e2e --input FILE [--redis CONNECTION] [--batch-size 1000] [--shards 4]
+                                         [--now 1700000000] [--concurrency 1] [--SpanBuffer:Option=value ...]
+          Without --redis a redis-server is started on a free loopback port (standalone).
+        """;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
+    {
+        var settings = EndToEndSettings.Parse(args, output, Usage);
+        if (settings is null)
+        {
+            return 2;
+        }
+
+        await using var server = settings.Redis is null ? await LocalRedis.StartAsync(cancellationToken) : null;
+        var connectionString = settings.Redis ?? server!.ConnectionString;
+        using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString + ",allowAdmin=true");
+
+        output.WriteLine($"workload: {settings.Input}");
+        var parseStarted = Stopwatch.GetTimestamp();
+        var spans = Workload.Load(settings.Input, settings.Shards);
+        var parseElapsed = Stopwatch.GetElapsedTime(parseStarted);
+        output.WriteLine($"parse: {spans.Count} spans in {parseElapsed.TotalSeconds:F2} s ({spans.Count / parseElapsed.TotalSeconds:N0} spans/s, not part of ingest)");
+
+        var options = settings.Options;
+        options.AssignedShards = Enumerable.Range(0, settings.Shards).ToList();
+        using var buffer = new SpansBuffer(redis, options);
+        var probe = new RedisProbe(redis);
+        if (await probe.CountKeysAsync() > 0)
+        {
+            output.WriteLine("refusing to run: the Redis database is not empty");
+            return 2;
+        }
+
+        GC.Collect();
+        var ingest = await Phase.MeasureAsync(probe, async () =>
+        {
+            var batches = spans.Chunk(settings.BatchSize).ToList();
+            using var gate = new SemaphoreSlim(settings.Concurrency);
+            var inFlight = new List<Task>();
+            foreach (var batch in batches)
+            {
+                await gate.WaitAsync(cancellationToken);
+                inFlight.Add(IngestAsync(batch));
+                inFlight.RemoveAll(t => t.IsCompletedSuccessfully);
+            }
+
+            await Task.WhenAll(inFlight);
+            return 0L;
+
+            async Task IngestAsync(Span[] batch)
+            {
+                try
+                {
+                    await buffer.ProcessSpansAsync(batch, settings.Now, cancellationToken);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }
+        });
+        var memoryAfterIngest = await probe.UsedMemoryAsync();
+        var queued = (await buffer.GetQueueSizesAsync(cancellationToken)).Sum(q => q.Segments);
+        var payloadSets = await probe.CountKeysAsync(options.KeyPrefix + ":s:*");
+
+        GC.Collect();
+        var seen = new SpanTally();
+        var flush = await Phase.MeasureAsync(probe, async () =>
+        {
+            long segments = 0;
+            var flushNow = settings.Now + 10_000;
+            while (true)
+            {
+                var result = await buffer.FlushSegmentsAsync(flushNow, cancellationToken);
+                if (result.Segments.Count == 0)
+                {
+                    break;
+                }
+
+                foreach (var segment in result.Segments)
+                {
+                    if (segment.Spans.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    segments++;
+                    foreach (var message in segment.ToMessages(options.MaxSegmentBytes))
+                    {
+                        DiscardingSink.Write(message);
+                    }
+
+                    seen.Add(segment);
+                }
+
+                await buffer.DoneFlushSegmentsAsync(result.Segments, cancellationToken);
+            }
+
+            return segments;
+        });
+        var keysLeft = await probe.CountKeysAsync();
+
+        output.WriteLine($"redis: {connectionString} ({probe.Primaries} primaries), batch size {settings.BatchSize}, shards {settings.Shards}, concurrency {settings.Concurrency}, compression level {options.CompressionLevel}");
+        output.WriteLine($"after ingest: {queued} queued segments, {payloadSets} payload sets, used_memory {memoryAfterIngest / 1048576.0:F1} MiB");
+        output.WriteLine(ingest.Format("ingest", spans.Count, queued));
+        output.WriteLine(flush.Format("flush+cleanup", spans.Count, flush.Result));
+        output.WriteLine($"keys left: {keysLeft}");
+
+        var verdict = seen.Verify(spans);
+        output.WriteLine(verdict.Message);
+        return verdict.Ok && keysLeft == 0 ? 0 : 1;
+    }
+}

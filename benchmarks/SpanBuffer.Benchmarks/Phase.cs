@@ -1,0 +1,31 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace SpanBuffer.Benchmarks;
+
+/// <summary>What one phase of the end-to-end run cost: wall time, client and redis-server CPU, allocations.</summary>
+internal sealed record Phase(TimeSpan Wall, TimeSpan ClientCpu, TimeSpan RedisCpu, long AllocatedBytes, long Result)
+{
+    public static async Task<Phase> MeasureAsync(RedisProbe probe, Func<Task<long>> run)
+    {
+        var process = Process.GetCurrentProcess();
+        var redisBefore = await probe.CpuSecondsAsync();
+        var cpuBefore = process.TotalProcessorTime;
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var started = Stopwatch.GetTimestamp();
+        var result = await run();
+        var wall = Stopwatch.GetElapsedTime(started);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        process.Refresh();
+        var cpu = process.TotalProcessorTime - cpuBefore;
+        var redisCpu = TimeSpan.FromSeconds(await probe.CpuSecondsAsync() - redisBefore);
+        return new Phase(wall, cpu, redisCpu, allocated, result);
+    }
+
+    public string Format(string name, int spans, long segments) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"{name}: {Wall.TotalSeconds:F2} s wall, {spans / Wall.TotalSeconds:N0} spans/s, {segments / Wall.TotalSeconds:N0} segments/s, " +
+        $"redis-server CPU {RedisCpu.TotalSeconds:F2} s ({RedisCpu.TotalMicroseconds / spans:F1} us/span, busy {100 * RedisCpu / Wall:F0}% of wall), " +
+        $"client CPU {ClientCpu.TotalSeconds:F2} s ({ClientCpu.TotalMicroseconds / spans:F1} us/span), " +
+        $"allocated {AllocatedBytes / 1048576.0:F1} MiB ({(double)AllocatedBytes / spans:F0} B/span)");
+}
