@@ -99,19 +99,17 @@ public sealed partial class SpansBuffer : IDisposable
             stats.ScriptCalls = subsegments.Count;
             stats.RootSpans = spans.Count(s => s.IsSegmentSpan);
 
+            // Scripts go out first so Redis works on them while the payloads are compressed; nothing reads
+            // a payload set before the segment's deadline, and a batch is only done when both have landed.
             var phase = _time.GetTimestamp();
-            foreach (var group in groups)
-            {
-                await store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats).WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            stats.StorePayloads = _time.GetElapsedTime(phase);
-            phase = _time.GetTimestamp();
             var scriptSettings = new AddBufferSettings(options.KeyPrefix, Seconds(options.RedisTtl), options.MaxSegmentBytes, options.FlushLockTtl > TimeSpan.Zero);
             var inserted = new List<InsertedSubsegment>(subsegments.Count);
             foreach (var group in groups)
             {
-                inserted.AddRange(await store.InsertSubsegmentsAsync(group, scriptSettings).WaitAsync(cancellationToken).ConfigureAwait(false));
+                var inserting = store.InsertSubsegmentsAsync(group, scriptSettings);
+                var storing = store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats);
+                await Task.WhenAll(inserting, storing).WaitAsync(cancellationToken).ConfigureAwait(false);
+                inserted.AddRange(await inserting.ConfigureAwait(false));
             }
 
             stats.InsertSpans = _time.GetElapsedTime(phase);

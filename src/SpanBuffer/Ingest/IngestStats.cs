@@ -24,8 +24,7 @@ internal sealed class IngestStats
 
     public long CompressedBytes { get; set; }
 
-    public TimeSpan StorePayloads { get; set; }
-
+    /// <summary>Gets or sets the time to write payloads and run the scripts (overlapped, so one figure).</summary>
     public TimeSpan InsertSpans { get; set; }
 
     public TimeSpan UpdateQueue { get; set; }
@@ -37,7 +36,6 @@ internal sealed class IngestStats
     public void Publish(SpanBufferMetrics metrics, ILogger logger)
     {
         metrics.IngestDuration.Record(Total.TotalSeconds, SpanBufferMetrics.ErrorType(Error));
-        metrics.IngestDuration.Record(StorePayloads.TotalSeconds, SpanBufferMetrics.Stage("push_payloads"));
         metrics.IngestDuration.Record(InsertSpans.TotalSeconds, SpanBufferMetrics.Stage("insert_spans"));
         metrics.IngestDuration.Record(UpdateQueue.TotalSeconds, SpanBufferMetrics.Stage("update_queue"));
         if (Error is not null)

@@ -70,8 +70,67 @@ for _ = 0, 100 do
 end
 local original_root = root
 
--- 2. Root flag and redirects, both on the original target, before any detach decision.
-local has_root = chunk_has_root or redis.call("GET", hrs(root)) == "1"
+-- 2. Child segments: chunk spans other than the tree's parent (and, guarding against duplicate or
+--    cyclic ids, other than the resolved root itself) may be roots of segments written earlier.
+local children = {}
+local seen = {}
+for i = first_span, last_span do
+    local span_id = ARGV[i]
+    if span_id ~= parent_span_id and span_id ~= original_root and not seen[span_id] then
+        seen[span_id] = true
+        children[#children + 1] = span_id
+    end
+end
+
+-- 3. One MGET per batch reads the target's flag and counters and every child's span count:
+--    [hrs(root), ic(root), ibc(root), ic(c1), ic(c2), ...]. A child's byte counter exists exactly when its
+--    span counter does, so it is read only for the (few) children that turn out to be segment roots.
+local child_ingested = {}
+local merged = {}
+local target_flag, target_count_text, target_bytes_text
+for start = 1, math.max(#children, 1), BATCH do
+    local stop = math.min(start + BATCH - 1, #children)
+    local keys = {}
+    if start == 1 then
+        keys = { hrs(root), ic(root), ibc(root) }
+    end
+    for i = start, stop do
+        keys[#keys + 1] = ic(children[i])
+    end
+    local values = redis.call("MGET", unpack(keys))
+    local offset = 0
+    if start == 1 then
+        target_flag, target_count_text, target_bytes_text = values[1], values[2], values[3]
+        offset = 3
+    end
+    for i = start, stop do
+        local value = values[offset + i - start + 1]
+        if value then
+            child_ingested[i] = tonumber(value)
+            merged[#merged + 1] = i
+        end
+    end
+end
+
+local child_bytes = 0
+if #merged > 0 then
+    local keys = {}
+    for _, i in ipairs(merged) do
+        keys[#keys + 1] = ibc(children[i])
+    end
+    for start = 1, #keys, BATCH do
+        local values = redis.call("MGET", unpack(keys, start, math.min(start + BATCH - 1, #keys)))
+        for j = 1, #values do
+            if values[j] then
+                child_bytes = child_bytes + tonumber(values[j])
+            end
+        end
+    end
+end
+byte_count = byte_count + child_bytes
+
+-- 4. Root flag and redirects, both on the original target, before any detach decision.
+local has_root = chunk_has_root or target_flag == "1"
 if has_root then
     redis.call("SET", hrs(root), "1", "EX", ttl)
 end
@@ -84,43 +143,9 @@ end
 call_in_batches("HSET", redirect_key, redirect_pairs, 2)
 redis.call("EXPIRE", redirect_key, ttl)
 
--- 3. Child segments: chunk spans other than the tree's parent (and, guarding against duplicate or
---    cyclic ids, other than the resolved root itself) may be roots of segments written earlier.
-local children = {}
-local seen = {}
-for i = first_span, last_span do
-    local span_id = ARGV[i]
-    if span_id ~= parent_span_id and span_id ~= original_root and not seen[span_id] then
-        seen[span_id] = true
-        children[#children + 1] = span_id
-    end
-end
-
--- One MGET per batch reads both counters of every child: [ic(c1), ibc(c1), ic(c2), ibc(c2), ...].
-local child_ingested = {}
-local child_bytes = 0
-for start = 1, #children, BATCH do
-    local stop = math.min(start + BATCH - 1, #children)
-    local keys = {}
-    for i = start, stop do
-        keys[#keys + 1] = ic(children[i])
-        keys[#keys + 1] = ibc(children[i])
-    end
-    local values = redis.call("MGET", unpack(keys))
-    for i = start, stop do
-        local offset = (i - start) * 2
-        child_ingested[i] = values[offset + 1]
-        local bytes = values[offset + 2]
-        if bytes then
-            child_bytes = child_bytes + tonumber(bytes)
-        end
-    end
-end
-byte_count = byte_count + child_bytes
-
--- 4. Detach decision: over the size limit, or the target is being flushed under a lock.
-local target_values = redis.call("MGET", ic(root), ibc(root))
-local target_bytes = tonumber(target_values[2] or "0")
+-- 5. Detach decision: over the size limit, or the target is being flushed under a lock.
+local target_bytes = tonumber(target_bytes_text or "0")
+local target_count = tonumber(target_count_text or "0")
 local detach_reason = 0
 if max_segment_bytes > 0 and target_bytes + byte_count > max_segment_bytes then
     detach_reason = 1
@@ -129,27 +154,15 @@ elseif check_flush_lock and redis.call("EXISTS", fl(root)) == 1 then
 end
 if detach_reason ~= 0 then
     root = salt
-    target_values = redis.call("MGET", ic(root), ibc(root))
-    target_bytes = tonumber(target_values[2] or "0")
+    local values = redis.call("MGET", ic(root), ibc(root))
+    target_count = tonumber(values[1] or "0")
+    target_bytes = tonumber(values[2] or "0")
 end
-local target_count = tonumber(target_values[1] or "0")
 local members_key = members_prefix .. root
 
--- 5. Merge children: their counts, their member indexes; then delete their keys in one DEL.
+-- 6. Merge children: their counts and member indexes; then delete their keys in one DEL.
 local merged_roots = {}
 local stale_keys = {}
-for i = 1, #children do
-    local child = children[i]
-    if child_ingested[i] then
-        target_count = target_count + tonumber(child_ingested[i])
-        merged_roots[#merged_roots + 1] = child
-    end
-    stale_keys[#stale_keys + 1] = ic(child)
-    stale_keys[#stale_keys + 1] = ibc(child)
-end
-
--- A child's member index normally exists exactly when its counter does; EXISTS over the rest keeps
--- this exact for keys written otherwise without one SSCAN per span.
 local function merge_members(child)
     local source = members_prefix .. child
     local cursor = "0"
@@ -162,11 +175,20 @@ local function merge_members(child)
     until cursor == "0"
     stale_keys[#stale_keys + 1] = source
 end
+for _, i in ipairs(merged) do
+    local child = children[i]
+    target_count = target_count + child_ingested[i]
+    merged_roots[#merged_roots + 1] = child
+    stale_keys[#stale_keys + 1] = ic(child)
+    stale_keys[#stale_keys + 1] = ibc(child)
+    merge_members(child)
+end
+
+-- A child's member index normally exists exactly when its counter does; EXISTS over the rest keeps
+-- this exact for keys written otherwise, at the cost of one call instead of one SSCAN per span.
 local unmerged = {}
 for i = 1, #children do
-    if child_ingested[i] then
-        merge_members(children[i])
-    else
+    if not child_ingested[i] then
         unmerged[#unmerged + 1] = members_prefix .. children[i]
     end
 end
@@ -182,7 +204,7 @@ for start = 1, #stale_keys, BATCH do
     redis.call("DEL", unpack(stale_keys, start, math.min(start + BATCH - 1, #stale_keys)))
 end
 
--- 6. Register this chunk's payload key and write the target's counters.
+-- 7. Register this chunk's payload key and write the target's counters.
 redis.call("SADD", members_key, salt)
 redis.call("EXPIRE", members_key, ttl)
 -- Format explicitly: Redis would render large Lua numbers in exponent notation.
