@@ -124,6 +124,12 @@ internal static class SpanMessageParser
             }
         }
 
+        // Only whitespace may follow the object: Read() returns false at the end and throws on anything else.
+        if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
+        {
+            throw new InvalidSpanException("$", "the message must be exactly one JSON object.");
+        }
+
         if (seen != Seen.AllRequired)
         {
             foreach (var (flag, field) in s_required)

@@ -135,4 +135,12 @@ public sealed class SpanBufferOptions
     /// <value>The default value is 1 second.</value>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A copy, so a buffer built from options is not changed behind its back (and past validation).</summary>
+    internal SpanBufferOptions Clone()
+    {
+        var copy = (SpanBufferOptions)MemberwiseClone();
+        copy.AssignedShards = AssignedShards is null ? null! : [.. AssignedShards];
+        return copy;
+    }
 }

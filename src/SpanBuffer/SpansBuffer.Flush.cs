@@ -65,7 +65,7 @@ public sealed partial class SpansBuffer
     private static async Task<IReadOnlyList<LoadedSegment>> LoadSegmentDataAsync(FlushContext flush, IReadOnlyList<FlushCandidate> locked, CancellationToken cancellationToken)
     {
         var started = flush.Time.GetTimestamp();
-        var loaded = await flush.Store.LoadSegmentsAsync(locked, flush.Options.SegmentPageSize, flush.Stats).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var loaded = await flush.Store.LoadSegmentsAsync(SegmentAssembler.LastPerSegmentKey(locked), flush.Options.SegmentPageSize, flush.Stats).WaitAsync(cancellationToken).ConfigureAwait(false);
         flush.Stats.SegmentsLoaded = loaded.Count;
         flush.Stats.LoadData = flush.Time.GetElapsedTime(started);
         return loaded;

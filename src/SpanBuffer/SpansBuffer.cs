@@ -26,7 +26,7 @@ public sealed partial class SpansBuffer : IDisposable
 
     /// <summary>Creates a buffer from fixed options (no dependency injection needed).</summary>
     /// <param name="redis">The connection to use; the caller keeps ownership.</param>
-    /// <param name="options">The options; validated now.</param>
+    /// <param name="options">The options; copied and validated now (later changes to the object have no effect).</param>
     /// <param name="loggerFactory">Where logs go; none by default.</param>
     /// <param name="meterFactory">Where metrics go; a private meter by default.</param>
     /// <param name="timeProvider">Measures latencies; the system clock by default.</param>
@@ -204,8 +204,9 @@ public sealed partial class SpansBuffer : IDisposable
     private static SpanBufferOptions Validated(SpanBufferOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        SpanBufferOptionsValidator.ThrowIfInvalid(options);
-        return options;
+        var copy = options.Clone();
+        SpanBufferOptionsValidator.ThrowIfInvalid(copy);
+        return copy;
     }
 
     private sealed class FixedOptionsMonitor(SpanBufferOptions value) : IOptionsMonitor<SpanBufferOptions>

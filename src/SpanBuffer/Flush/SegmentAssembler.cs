@@ -44,6 +44,32 @@ internal static class SegmentAssembler
         return result;
     }
 
+    /// <summary>
+    /// The candidates to load: a segment key queued in two of the flushed shards (possible without flush locks) is
+    /// loaded once, for its last entry, at the first one's place, as <see cref="Distinct"/> keeps it. Loading it twice
+    /// would give all payloads to one load and none to the other, whose ingest counter would then report every span
+    /// as dropped although each is flushed.
+    /// </summary>
+    public static IReadOnlyList<FlushCandidate> LastPerSegmentKey(IReadOnlyList<FlushCandidate> candidates)
+    {
+        var positions = new Dictionary<string, int>(StringComparer.Ordinal);
+        var result = new List<FlushCandidate>(candidates.Count);
+        foreach (var candidate in candidates)
+        {
+            if (positions.TryGetValue(candidate.SegmentKey, out var position))
+            {
+                result[position] = candidate;
+            }
+            else
+            {
+                positions.Add(candidate.SegmentKey, result.Count);
+                result.Add(candidate);
+            }
+        }
+
+        return result.Count == candidates.Count ? candidates : result;
+    }
+
     /// <summary>The segments to hand off: when a segment key was loaded twice, the last load wins, at the first one's place.</summary>
     public static IReadOnlyList<FlushedSegment> Distinct(IReadOnlyList<BuiltSegment> built)
     {

@@ -109,7 +109,9 @@ internal static class SpanEnricher
         }
 
         layout.RootObjectEnd = (int)reader.TokenStartIndex;
-        return true;
+
+        // Only whitespace may follow the object: Read() returns false at the end and throws on anything else.
+        return !reader.Read();
     }
 
     private static void ScanAttributes(ref Utf8JsonReader reader, ref Layout layout)

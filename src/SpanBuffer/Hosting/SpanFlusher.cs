@@ -77,13 +77,13 @@ public sealed class SpanFlusher : BackgroundService
     /// <summary>Gets a value indicating whether the consumer should stop ingesting for now (soft or hard backpressure).</summary>
     public bool ShouldPauseIngest => IsSoftBackpressureActive || IsHardBackpressureActive;
 
-    /// <summary>Gets the age of the last completed flush attempt (the heartbeat); since start when none completed yet.</summary>
+    /// <summary>Gets the age of the last completed flush attempt (the heartbeat); since the loop started (or the flusher was created) when none completed yet.</summary>
     public TimeSpan HeartbeatAge
     {
         get
         {
             var last = Interlocked.Read(ref _heartbeat);
-            return TimeSpan.FromSeconds(Math.Max(0, WallSeconds() - (last > 0 ? last : _started)));
+            return TimeSpan.FromSeconds(Math.Max(0, WallSeconds() - (last > 0 ? last : Interlocked.Read(ref _started))));
         }
     }
 
@@ -199,6 +199,12 @@ public sealed class SpanFlusher : BackgroundService
             _buffer.Metrics.FlusherCycles.Add(1);
             return result;
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Aborted on purpose (shutdown timeout): not a failure; uncleaned segments flush again later.
+            _buffer.Metrics.FlusherCycles.Add(1, new KeyValuePair<string, object?>("error.type", "cancelled"));
+            throw;
+        }
         catch (Exception ex)
         {
             Interlocked.Increment(ref _failedCycles);
@@ -227,6 +233,7 @@ public sealed class SpanFlusher : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        Interlocked.Exchange(ref _started, WallSeconds());
         var shards = string.Join(',', _buffer.CurrentOptions.AssignedShards);
         Log.FlusherStarted(_logger, shards);
         try
@@ -263,7 +270,7 @@ public sealed class SpanFlusher : BackgroundService
                 {
                     try
                     {
-                        await Task.Delay(_buffer.CurrentOptions.FlushInterval, _time, stoppingToken).ConfigureAwait(false);
+                        await Task.Delay(FlushIntervalOrDefault(), _time, stoppingToken).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException)
                     {
@@ -314,7 +321,7 @@ public sealed class SpanFlusher : BackgroundService
 
         _buffer.Metrics.FlusherDuration.Record(_time.GetElapsedTime(started).TotalSeconds, SpanBufferMetrics.Stage("produce"));
         started = _time.GetTimestamp();
-        await Task.WhenAll(deliveries).ConfigureAwait(false);
+        await Task.WhenAll(deliveries).WaitAsync(cancellationToken).ConfigureAwait(false);
         _buffer.Metrics.FlusherDuration.Record(_time.GetElapsedTime(started).TotalSeconds, SpanBufferMetrics.Stage("wait_produce"));
         Interlocked.Add(ref _segmentsProduced, segments);
         Interlocked.Add(ref _spansProduced, spans);
@@ -322,6 +329,19 @@ public sealed class SpanFlusher : BackgroundService
     }
 
     private long WallSeconds() => _time.GetUtcNow().ToUnixTimeSeconds();
+
+    /// <summary>An invalid live options change fails the cycles (and is logged) but must not kill the loop.</summary>
+    private TimeSpan FlushIntervalOrDefault()
+    {
+        try
+        {
+            return _buffer.CurrentOptions.FlushInterval;
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException)
+        {
+            return TimeSpan.FromSeconds(1);
+        }
+    }
 }
 
 /// <summary>Cumulative counts of a <see cref="SpanFlusher"/>.</summary>

@@ -59,19 +59,38 @@ internal static class AddBufferScript
     {
         if (result.Resp2Type != ResultType.Array || result.Length < 4)
         {
-            throw new InvalidOperationException($"Unexpected add-buffer reply: {result.Resp2Type} of length {result.Length}.");
+            throw Malformed($"{result.Resp2Type} of length {result.Length}");
         }
 
-        var segmentKey = (string?)result[0] ?? throw new InvalidOperationException("add-buffer returned no segment key.");
-        var hasRoot = (long)result[1] == 1;
-        var detachReason = (DetachReason)(int)(long)result[2];
+        var segmentKey = (string?)result[0] ?? throw Malformed("no segment key");
+        var hasRoot = ReadInteger(result[1], "has_root") switch
+        {
+            0 => false,
+            1 => true,
+            var other => throw Malformed($"has_root {other}"),
+        };
+        var detachReason = ReadInteger(result[2], "detach_reason") switch
+        {
+            var reason and >= (long)DetachReason.None and <= (long)DetachReason.FlushLocked => (DetachReason)reason,
+            var other => throw Malformed($"detach_reason {other}"),
+        };
         var mergedReply = result[3];
-        var merged = new string[Math.Max(0, mergedReply.Length)];
+        if (mergedReply.Resp2Type != ResultType.Array)
+        {
+            throw Malformed($"merged roots of type {mergedReply.Resp2Type}");
+        }
+
+        var merged = new string[mergedReply.Length];
         for (var i = 0; i < merged.Length; i++)
         {
-            merged[i] = (string?)mergedReply[i] ?? throw new InvalidOperationException("add-buffer returned a null merged root.");
+            merged[i] = (string?)mergedReply[i] ?? throw Malformed("a null merged root");
         }
 
         return new AddBufferResult(segmentKey, hasRoot, detachReason, merged);
     }
+
+    private static long ReadInteger(RedisResult value, string field) =>
+        value.Resp2Type == ResultType.Integer ? (long)value : throw Malformed($"{field} of type {value.Resp2Type}");
+
+    private static InvalidOperationException Malformed(string detail) => new($"Unexpected add-buffer reply: {detail}.");
 }

@@ -1,0 +1,263 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using SpanBuffer.Diagnostics;
+using SpanBuffer.Flush;
+
+namespace SpanBuffer.Tests;
+
+public sealed class FlushStatsTests : IDisposable
+{
+    private readonly FakeTimeProvider _time = new();
+    private readonly TestMeterFactory _meterFactory = new();
+    private readonly SpanBufferMetrics _metrics;
+    private readonly FakeLogger _logger = new();
+
+    public FlushStatsTests()
+    {
+        _metrics = new SpanBufferMetrics(_meterFactory);
+    }
+
+    public void Dispose()
+    {
+        _metrics.Dispose();
+        _meterFactory.Dispose();
+    }
+
+    private FlushStats CreateSut(Exception? error = null)
+    {
+        var stats = new FlushStats(_time)
+        {
+            Candidates = 9,
+            LocksAcquired = 7,
+            LockContention = 2,
+            SegmentsLoaded = 6,
+            EmptySegments = 1,
+            SegmentsWithRoot = 4,
+            SpansFlushed = 40,
+            DroppedSpans = 3,
+            InvalidPayloads = 5,
+            ExpiredSegments = 8,
+            AnyShardAtLimit = true,
+            LoadCandidates = TimeSpan.FromMilliseconds(1),
+            AcquireLocks = TimeSpan.FromMilliseconds(2),
+            LoadData = TimeSpan.FromMilliseconds(3),
+            Decompress = TimeSpan.FromMilliseconds(4),
+            RecordLosses = TimeSpan.FromMilliseconds(5),
+            Build = TimeSpan.FromMilliseconds(6),
+            Total = TimeSpan.FromMilliseconds(30),
+            Error = error,
+        };
+        stats.CandidatesPerShard[0] = 4;
+        stats.CandidatesPerShard[3] = 2;
+        stats.SpansPerSegment.AddRange([10, 30]);
+        stats.IngestedSpansPerSegment.AddRange([11L, 31L]);
+        stats.IngestedBytesPerSegment.AddRange([1100L, 3100L]);
+        return stats;
+    }
+
+    private static long Single(MetricCollector<long> collector) => Assert.Single(collector.GetMeasurementSnapshot()).Value;
+
+    private static long Tagged(MetricCollector<long> collector, string tag, object value) =>
+        Assert.Single(collector.GetMeasurementSnapshot(), m => Equals(m.Tags.GetValueOrDefault(tag), value)).Value;
+
+    [Fact]
+    public void Constructor_TimeProvider_IsKept()
+    {
+        Assert.Same(_time, new FlushStats(_time).Time);
+    }
+
+    [Fact]
+    public void Publish_Durations_RecordTotalUntaggedAndEveryStageInSeconds()
+    {
+        using var duration = new MetricCollector<double>(_metrics.FlushDuration);
+
+        CreateSut().Publish(_metrics, _logger);
+
+        var measurements = duration.GetMeasurementSnapshot();
+        Assert.Equal(7, measurements.Count);
+        Assert.Equal(0.030, Assert.Single(measurements, m => m.Tags.Count == 0).Value, 9);
+        var stages = measurements.Where(m => m.Tags.ContainsKey("stage")).ToDictionary(m => (string)m.Tags["stage"]!, m => m.Value);
+        Assert.Equal(
+            new Dictionary<string, double>
+            {
+                ["load_candidates"] = 0.001,
+                ["acquire_locks"] = 0.002,
+                ["load_data"] = 0.003,
+                ["decompress"] = 0.004,
+                ["record_losses"] = 0.005,
+                ["build"] = 0.006,
+            },
+            stages);
+    }
+
+    [Fact]
+    public void Publish_SegmentsPerShard_TaggedWithShard()
+    {
+        using var segments = new MetricCollector<long>(_metrics.FlushSegments);
+
+        CreateSut().Publish(_metrics, _logger);
+
+        Assert.Equal(2, segments.GetMeasurementSnapshot().Count);
+        Assert.Equal(4, Tagged(segments, "shard", 0));
+        Assert.Equal(2, Tagged(segments, "shard", 3));
+    }
+
+    [Fact]
+    public void Publish_Counters_MapEachField()
+    {
+        using var contention = new MetricCollector<long>(_metrics.FlushLockContention);
+        using var spans = new MetricCollector<long>(_metrics.FlushSpans);
+        using var empty = new MetricCollector<long>(_metrics.FlushEmptySegments);
+        using var withRoot = new MetricCollector<long>(_metrics.FlushSegmentsWithRoot);
+        using var expired = new MetricCollector<long>(_metrics.FlushExpiredSegments);
+
+        CreateSut().Publish(_metrics, _logger);
+
+        Assert.Equal(2, Single(contention));
+        Assert.Equal(40, Single(spans));
+        Assert.Equal(1, Single(empty));
+        Assert.Equal(4, Single(withRoot));
+        Assert.Equal(8, Single(expired));
+    }
+
+    [Fact]
+    public void Publish_LostSpans_TaggedWithReason()
+    {
+        using var lost = new MetricCollector<long>(_metrics.FlushLostSpans);
+
+        CreateSut().Publish(_metrics, _logger);
+
+        Assert.Equal(2, lost.GetMeasurementSnapshot().Count);
+        Assert.Equal(3, Tagged(lost, "reason", "dropped"));
+        Assert.Equal(5, Tagged(lost, "reason", "invalid_payload"));
+    }
+
+    [Fact]
+    public void Publish_Histograms_RecordCycleAndPerSegmentValues()
+    {
+        using var cycle = new MetricCollector<long>(_metrics.FlushCycleSegments);
+        using var segmentSpans = new MetricCollector<long>(_metrics.FlushSegmentSpans);
+        using var ingestedSpans = new MetricCollector<long>(_metrics.FlushSegmentIngestedSpans);
+        using var ingestedBytes = new MetricCollector<long>(_metrics.FlushSegmentIngestedBytes);
+
+        CreateSut().Publish(_metrics, _logger);
+
+        Assert.Equal(6, Single(cycle));
+        Assert.Equal([10L, 30L], segmentSpans.GetMeasurementSnapshot().Select(m => m.Value));
+        Assert.Equal([11L, 31L], ingestedSpans.GetMeasurementSnapshot().Select(m => m.Value));
+        Assert.Equal([1100L, 3100L], ingestedBytes.GetMeasurementSnapshot().Select(m => m.Value));
+    }
+
+    [Fact]
+    public void Instruments_FlushNamesAndUnits_AsDeclared()
+    {
+        (Instrument Instrument, string Name, string Unit)[] expected =
+        [
+            (_metrics.FlushDuration, "spanbuffer.flush.duration", "s"),
+            (_metrics.FlushSegments, "spanbuffer.flush.segments", "{segment}"),
+            (_metrics.FlushLockContention, "spanbuffer.flush.lock_contention", "{segment}"),
+            (_metrics.FlushSpans, "spanbuffer.flush.spans", "{span}"),
+            (_metrics.FlushEmptySegments, "spanbuffer.flush.empty_segments", "{segment}"),
+            (_metrics.FlushSegmentsWithRoot, "spanbuffer.flush.segments_with_root", "{segment}"),
+            (_metrics.FlushLostSpans, "spanbuffer.flush.lost_spans", "{span}"),
+            (_metrics.FlushExpiredSegments, "spanbuffer.flush.expired_segments", "{segment}"),
+            (_metrics.FlushCycleSegments, "spanbuffer.flush.cycle.segments", "{segment}"),
+            (_metrics.FlushSegmentSpans, "spanbuffer.flush.segment.spans", "{span}"),
+            (_metrics.FlushSegmentIngestedSpans, "spanbuffer.flush.segment.ingested_spans", "{span}"),
+            (_metrics.FlushSegmentIngestedBytes, "spanbuffer.flush.segment.ingested_bytes", "By"),
+        ];
+
+        Assert.All(expected, e => Assert.Equal((e.Name, e.Unit), (e.Instrument.Name, e.Instrument.Unit)));
+        Assert.All(expected, e => Assert.Equal(SpanBufferMetrics.MeterName, e.Instrument.Meter.Name));
+    }
+
+    [Fact]
+    public void Metrics_WithMeterFactory_CreateTheirMeterThroughIt()
+    {
+        var meter = Assert.Single(_meterFactory.Meters);
+
+        Assert.Equal("SpanBuffer", meter.Name);
+        Assert.Same(meter, _metrics.FlushSpans.Meter);
+        Assert.Same(_meterFactory, meter.Scope);
+    }
+
+    [Fact]
+    public void Publish_Success_LogsFlushCompletedAndSpansLost()
+    {
+        CreateSut().Publish(_metrics, _logger);
+
+        var records = _logger.Collector.GetSnapshot();
+        var completed = Assert.Single(records, r => r.Id.Id == 2);
+        Assert.Equal("FlushCompleted", completed.Id.Name);
+        Assert.Equal(LogLevel.Debug, completed.Level);
+        Assert.Equal("6", completed.GetStructuredStateValue("SegmentCount"));
+        Assert.Equal("40", completed.GetStructuredStateValue("SpanCount"));
+        Assert.Equal("2", completed.GetStructuredStateValue("ContendedCount"));
+        Assert.Equal("True", completed.GetStructuredStateValue("AnyShardAtLimit"));
+        var lost = Assert.Single(records, r => r.Id.Id == 4);
+        Assert.Equal(LogLevel.Warning, lost.Level);
+        Assert.Equal("8", lost.GetStructuredStateValue("LostSpanCount"));
+        Assert.Equal("8", lost.GetStructuredStateValue("ExpiredSegmentCount"));
+        Assert.DoesNotContain(records, r => r.Id.Id == 3);
+    }
+
+    [Fact]
+    public void Publish_NoLosses_LogsNoSpansLost()
+    {
+        var stats = CreateSut();
+        stats.DroppedSpans = 0;
+        stats.InvalidPayloads = 0;
+        stats.ExpiredSegments = 0;
+
+        stats.Publish(_metrics, _logger);
+
+        Assert.DoesNotContain(_logger.Collector.GetSnapshot(), r => r.Id.Id == 4);
+        Assert.Contains(_logger.Collector.GetSnapshot(), r => r.Id.Id == 2);
+    }
+
+    [Fact]
+    public void Publish_WithError_RecordsDurationTaggedErrorTypeAndLogsFlushFailed()
+    {
+        using var duration = new MetricCollector<double>(_metrics.FlushDuration);
+        var error = new TimeoutException("redis timed out");
+
+        CreateSut(error).Publish(_metrics, _logger);
+
+        var total = Assert.Single(duration.GetMeasurementSnapshot(), m => m.Tags.ContainsKey("error.type"));
+        Assert.Equal("System.TimeoutException", total.Tags["error.type"]);
+        Assert.Equal(0.030, total.Value, 9);
+        var record = Assert.Single(_logger.Collector.GetSnapshot());
+        Assert.Equal(3, record.Id.Id);
+        Assert.Equal("FlushFailed", record.Id.Name);
+        Assert.Equal(LogLevel.Error, record.Level);
+        Assert.Same(error, record.Exception);
+        Assert.Equal("9", record.GetStructuredStateValue("CandidateCount"));
+        Assert.Equal("7", record.GetStructuredStateValue("LockedCount"));
+    }
+
+    [Fact]
+    public void Publish_WithoutError_DurationHasNoErrorTag()
+    {
+        using var duration = new MetricCollector<double>(_metrics.FlushDuration);
+
+        CreateSut().Publish(_metrics, _logger);
+
+        Assert.DoesNotContain(duration.GetMeasurementSnapshot(), m => m.Tags.ContainsKey("error.type"));
+    }
+
+    [Fact]
+    public void ToSnapshot_CopiesEveryCountAndLatency()
+    {
+        var snapshot = CreateSut().ToSnapshot();
+
+        Assert.Equal(
+            new FlushStatsSnapshot(
+                9, 7, 2, 6, 1, 4, 40, 3, 5, 8, true,
+                TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(3),
+                TimeSpan.FromMilliseconds(4), TimeSpan.FromMilliseconds(6), TimeSpan.FromMilliseconds(30)),
+            snapshot);
+    }
+}
