@@ -65,7 +65,7 @@ public sealed partial class SpansBuffer
     private static async Task<IReadOnlyList<LoadedSegment>> LoadSegmentDataAsync(FlushContext flush, IReadOnlyList<FlushCandidate> locked, CancellationToken cancellationToken)
     {
         var started = flush.Time.GetTimestamp();
-        var loaded = await flush.Store.LoadSegmentsAsync(SegmentAssembler.LastPerSegmentKey(locked), flush.Options.SegmentPageSize, flush.Stats).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var loaded = await flush.Store.LoadSegmentsAsync(SegmentAssembler.LastPerSegmentKey(locked), flush.Options.SegmentPageSize, flush.Stats, flush.Buffers).WaitAsync(cancellationToken).ConfigureAwait(false);
         flush.Stats.SegmentsLoaded = loaded.Count;
         flush.Stats.LoadData = flush.Time.GetElapsedTime(started);
         return loaded;
@@ -124,6 +124,9 @@ public sealed partial class SpansBuffer
 
         public FlushStats Stats { get; }
 
+        /// <summary>Gets the pooled memory of decompressed payloads, returned when the flush completes (spans are copied out by then).</summary>
+        public RentedBuffers Buffers { get; } = new();
+
         public TimeProvider Time => _buffer.Time;
 
         public void StopClock()
@@ -137,6 +140,11 @@ public sealed partial class SpansBuffer
         public void Complete()
         {
             StopClock();
+            if (Stats.Error is null)
+            {
+                // After a failure or cancellation a load may still be writing into them: leave them to the GC.
+                Buffers.Dispose();
+            }
             Stats.Publish(_buffer.Metrics, _buffer.Logger);
             if (_activity is not null)
             {

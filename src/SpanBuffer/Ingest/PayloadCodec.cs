@@ -65,8 +65,11 @@ internal static class PayloadCodec
         }
     }
 
-    /// <summary>Adds the payloads of one stored member to <paramref name="payloads"/>.</summary>
-    public static void Decode(ReadOnlyMemory<byte> member, List<ReadOnlyMemory<byte>> payloads)
+    /// <summary>
+    /// Adds the payloads of one stored member to <paramref name="payloads"/>. Decompressed content goes into
+    /// <paramref name="buffers"/> when given (the caller then owns its lifetime), else into a new array.
+    /// </summary>
+    public static void Decode(ReadOnlyMemory<byte> member, List<ReadOnlyMemory<byte>> payloads, Flush.RentedBuffers? buffers = null)
     {
         if (!IsCompressed(member.Span))
         {
@@ -76,22 +79,24 @@ internal static class PayloadCodec
 
         var decompressor = t_decompressor ??= new Decompressor();
         var size = Decompressor.GetDecompressedSize(member.Span);
-        byte[] content;
+        Memory<byte> content;
         if (size > 0 && size <= int.MaxValue)
         {
-            content = new byte[size];
-            var written = decompressor.Unwrap(member.Span, content);
+            var array = buffers?.Rent((int)size) ?? new byte[size];
+            var written = decompressor.Unwrap(member.Span, array);
             if ((ulong)written != size)
             {
                 throw new InvalidDataException($"zstd frame declared {size} bytes but held {written}.");
             }
+
+            content = array.AsMemory(0, written);
         }
         else
         {
             content = decompressor.Unwrap(member.Span).ToArray();
         }
 
-        var memory = content.AsMemory();
+        ReadOnlyMemory<byte> memory = content;
         while (true)
         {
             var separator = memory.Span.IndexOf((byte)0);

@@ -56,9 +56,10 @@ internal sealed partial class RedisSpanStore
 
     /// <summary>
     /// Loads each candidate's member index, payload sets (paged <c>SSCAN</c>, decompressed) and ingest counters
-    /// (reference §4.4). A payload key listed by several segments feeds only the last of them.
+    /// (reference §4.4). A payload key listed by several segments feeds only the last of them. Decompressed payloads
+    /// live in <paramref name="buffers"/> when given: the loaded segments are valid until it is disposed.
     /// </summary>
-    public async Task<IReadOnlyList<LoadedSegment>> LoadSegmentsAsync(IReadOnlyList<FlushCandidate> candidates, int pageSize, FlushStats stats)
+    public async Task<IReadOnlyList<LoadedSegment>> LoadSegmentsAsync(IReadOnlyList<FlushCandidate> candidates, int pageSize, FlushStats stats, RentedBuffers? buffers = null)
     {
         var indexes = new List<(FlushCandidate Candidate, SegmentKey Segment, Task<RedisValue[]> Members)>(candidates.Count);
         foreach (var candidate in candidates)
@@ -79,11 +80,11 @@ internal sealed partial class RedisSpanStore
                 owners[payloadKey] = segments.Count;
             }
 
+            // Both counters share the segment's hash tag, so one MGET reads them.
             segments.Add(new PendingSegment(
                 candidate,
                 payloadKeys,
-                _database.StringGetAsync(_keys.IngestedCountKey(candidate.SegmentKey)),
-                _database.StringGetAsync(_keys.IngestedBytesKey(candidate.SegmentKey))));
+                _database.StringGetAsync([_keys.IngestedCountKey(candidate.SegmentKey), _keys.IngestedBytesKey(candidate.SegmentKey)])));
         }
 
         var scans = new List<(int Owner, Task<List<RedisValue>> Members)>(owners.Count);
@@ -100,7 +101,7 @@ internal sealed partial class RedisSpanStore
             var started = stats.Time.GetTimestamp();
             foreach (var member in scanned)
             {
-                PayloadCodec.Decode((ReadOnlyMemory<byte>)member, list);
+                PayloadCodec.Decode((ReadOnlyMemory<byte>)member, list, buffers);
             }
 
             stats.Decompress += stats.Time.GetElapsedTime(started);
@@ -110,9 +111,8 @@ internal sealed partial class RedisSpanStore
         for (var i = 0; i < segments.Count; i++)
         {
             var segment = segments[i];
-            var metadata = new SegmentIngestMetadata(
-                ToInt64(await segment.IngestedCount.ConfigureAwait(false)),
-                ToInt64(await segment.IngestedBytes.ConfigureAwait(false)));
+            var counters = await segment.Counters.ConfigureAwait(false);
+            var metadata = new SegmentIngestMetadata(ToInt64(counters[0]), ToInt64(counters[1]));
             loaded.Add(new LoadedSegment(segment.Candidate, payloads[i] ?? [], segment.PayloadKeys, metadata));
         }
 
@@ -191,13 +191,22 @@ internal sealed partial class RedisSpanStore
         await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
+    /// <summary>Pages through a payload set with <c>SSCAN</c>; most sets fit one page, so one round trip.</summary>
     private async Task<List<RedisValue>> ScanAsync(string payloadKey, int pageSize)
     {
         var members = new List<RedisValue>();
-        await foreach (var member in _database.SetScanAsync(payloadKey, pageSize: pageSize).ConfigureAwait(false))
+        RedisKey key = payloadKey;
+        var cursor = 0L;
+        do
         {
-            members.Add(member);
+            var page = await _database.ExecuteAsync("SSCAN", key, cursor, "COUNT", pageSize).ConfigureAwait(false);
+            cursor = (long)page[0];
+            foreach (var member in (RedisValue[])page[1]!)
+            {
+                members.Add(member);
+            }
         }
+        while (cursor != 0);
 
         return members;
     }
@@ -207,6 +216,5 @@ internal sealed partial class RedisSpanStore
     private sealed record PendingSegment(
         FlushCandidate Candidate,
         IReadOnlyList<string> PayloadKeys,
-        Task<RedisValue> IngestedCount,
-        Task<RedisValue> IngestedBytes);
+        Task<RedisValue[]> Counters);
 }
