@@ -4,7 +4,7 @@ using Microsoft.Extensions.Configuration;
 namespace SpanBuffer.Benchmarks;
 
 /// <summary>Command line of the end-to-end run; options of the buffer come as <c>--SpanBuffer:Name=value</c>.</summary>
-internal sealed record EndToEndSettings(string Input, string? Redis, int BatchSize, int Shards, long Now, int Concurrency, SpanBufferOptions Options)
+internal sealed record EndToEndSettings(string Input, string? Redis, int BatchSize, int Shards, long Now, int Concurrency, int WarmUpSpans, SpanBufferOptions Options)
 {
     public static EndToEndSettings? Parse(string[] args, TextWriter output, string usage)
     {
@@ -16,6 +16,7 @@ internal sealed record EndToEndSettings(string Input, string? Redis, int BatchSi
             ["--shards"] = "shards",
             ["--now"] = "now",
             ["--concurrency"] = "concurrency",
+            ["--warm-up"] = "warm-up",
         };
         IConfiguration configuration;
         try
@@ -46,6 +47,7 @@ internal sealed record EndToEndSettings(string Input, string? Redis, int BatchSi
             Int(configuration, "shards", 4),
             long.Parse(configuration["now"] ?? "1700000000", CultureInfo.InvariantCulture),
             Int(configuration, "concurrency", 1),
+            Int(configuration, "warm-up", 20_000),
             options);
     }
 
