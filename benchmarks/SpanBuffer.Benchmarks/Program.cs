@@ -1,6 +1,11 @@
 using BenchmarkDotNet.Running;
 using SpanBuffer.Benchmarks;
 
+if (args.Length > 0 && args[0] == "profile-flush")
+{
+    return await FlushProfile.RunAsync(args[1..], Console.Out);
+}
+
 if (args.Length > 0 && args[0] == "profile-client")
 {
     return ClientProfile.Run(args[1..], Console.Out);

@@ -65,7 +65,7 @@ public sealed partial class SpansBuffer
     private static async Task<IReadOnlyList<LoadedSegment>> LoadSegmentDataAsync(FlushContext flush, IReadOnlyList<FlushCandidate> locked, CancellationToken cancellationToken)
     {
         var started = flush.Time.GetTimestamp();
-        var loaded = await flush.Store.LoadSegmentsAsync(SegmentAssembler.LastPerSegmentKey(locked), flush.Options.SegmentPageSize, flush.Stats, flush.Buffers).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var loaded = await flush.Store.LoadSegmentsAsync(SegmentAssembler.LastPerSegmentKey(locked), flush.Options.SegmentPageSize, flush.Stats, flush.Arena).WaitAsync(cancellationToken).ConfigureAwait(false);
         flush.Stats.SegmentsLoaded = loaded.Count;
         flush.Stats.LoadData = flush.Time.GetElapsedTime(started);
         return loaded;
@@ -108,6 +108,7 @@ public sealed partial class SpansBuffer
             Shards = QueueShards(Options);
             MaxSegmentsPerShard = (Options.MaxFlushSegments + Shards.Count - 1) / Shards.Count;
             Stats = new FlushStats(buffer.Time);
+            Arena = buffer._arenas.Rent();
             _activity = SpanBufferActivities.Source.StartActivity("spanbuffer.flush");
             _started = buffer.Time.GetTimestamp();
         }
@@ -124,8 +125,8 @@ public sealed partial class SpansBuffer
 
         public FlushStats Stats { get; }
 
-        /// <summary>Gets the pooled memory of decompressed payloads, returned when the flush completes (spans are copied out by then).</summary>
-        public RentedBuffers Buffers { get; } = new();
+        /// <summary>Gets the memory of decompressed payloads, reused once the flush completes (spans are copied out by then).</summary>
+        public PayloadArena Arena { get; }
 
         public TimeProvider Time => _buffer.Time;
 
@@ -142,8 +143,8 @@ public sealed partial class SpansBuffer
             StopClock();
             if (Stats.Error is null)
             {
-                // After a failure or cancellation a load may still be writing into them: leave them to the GC.
-                Buffers.Dispose();
+                // After a failure or cancellation a load may still be writing into it: leave it to the GC.
+                _buffer._arenas.Return(Arena);
             }
             Stats.Publish(_buffer.Metrics, _buffer.Logger);
             if (_activity is not null)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using SpanBuffer.Diagnostics;
+using SpanBuffer.Flush;
 using SpanBuffer.Ingest;
 using SpanBuffer.Models;
 using SpanBuffer.Redis;
@@ -23,6 +24,7 @@ public sealed partial class SpansBuffer : IDisposable
     private readonly ILogger _logger;
     private readonly SpanBufferMetrics _metrics;
     private readonly TimeProvider _time;
+    private readonly PayloadArena.Pool _arenas = new();
 
     /// <summary>Creates a buffer from fixed options (no dependency injection needed).</summary>
     /// <param name="redis">The connection to use; the caller keeps ownership.</param>

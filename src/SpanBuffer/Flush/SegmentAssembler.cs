@@ -1,4 +1,3 @@
-using System.Buffers;
 using SpanBuffer.Models;
 
 namespace SpanBuffer.Flush;
@@ -107,7 +106,7 @@ internal static class SegmentAssembler
             capacity += payload.Length + EnrichmentAllowance;
         }
 
-        var buffer = new ArrayBufferWriter<byte>(capacity);
+        var buffer = new UninitializedBufferWriter(capacity);
         var written = new List<(int Start, int Length, string SpanId, bool IsSegment)>(segment.Payloads.Count);
         var invalid = 0;
         foreach (var payload in segment.Payloads)

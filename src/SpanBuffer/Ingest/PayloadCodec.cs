@@ -67,9 +67,9 @@ internal static class PayloadCodec
 
     /// <summary>
     /// Adds the payloads of one stored member to <paramref name="payloads"/>. Decompressed content goes into
-    /// <paramref name="buffers"/> when given (the caller then owns its lifetime), else into a new array.
+    /// <paramref name="arena"/> when given (valid until the arena is reset), else into a new array.
     /// </summary>
-    public static void Decode(ReadOnlyMemory<byte> member, List<ReadOnlyMemory<byte>> payloads, Flush.RentedBuffers? buffers = null)
+    public static void Decode(ReadOnlyMemory<byte> member, List<ReadOnlyMemory<byte>> payloads, Flush.PayloadArena? arena = null)
     {
         if (!IsCompressed(member.Span))
         {
@@ -82,14 +82,12 @@ internal static class PayloadCodec
         Memory<byte> content;
         if (size > 0 && size <= int.MaxValue)
         {
-            var array = buffers?.Rent((int)size) ?? new byte[size];
-            var written = decompressor.Unwrap(member.Span, array);
+            content = arena?.Allocate((int)size) ?? new byte[size];
+            var written = decompressor.Unwrap(member.Span, content.Span);
             if ((ulong)written != size)
             {
                 throw new InvalidDataException($"zstd frame declared {size} bytes but held {written}.");
             }
-
-            content = array.AsMemory(0, written);
         }
         else
         {

@@ -57,9 +57,9 @@ internal sealed partial class RedisSpanStore
     /// <summary>
     /// Loads each candidate's member index, payload sets (paged <c>SSCAN</c>, decompressed) and ingest counters
     /// (reference §4.4). A payload key listed by several segments feeds only the last of them. Decompressed payloads
-    /// live in <paramref name="buffers"/> when given: the loaded segments are valid until it is disposed.
+    /// live in <paramref name="arena"/> when given: the loaded segments are valid until it is reset.
     /// </summary>
-    public async Task<IReadOnlyList<LoadedSegment>> LoadSegmentsAsync(IReadOnlyList<FlushCandidate> candidates, int pageSize, FlushStats stats, RentedBuffers? buffers = null)
+    public async Task<IReadOnlyList<LoadedSegment>> LoadSegmentsAsync(IReadOnlyList<FlushCandidate> candidates, int pageSize, FlushStats stats, PayloadArena? arena = null)
     {
         var indexes = new List<(FlushCandidate Candidate, SegmentKey Segment, Task<RedisValue[]> Members)>(candidates.Count);
         foreach (var candidate in candidates)
@@ -101,7 +101,7 @@ internal sealed partial class RedisSpanStore
             var started = stats.Time.GetTimestamp();
             foreach (var member in scanned)
             {
-                PayloadCodec.Decode((ReadOnlyMemory<byte>)member, list, buffers);
+                PayloadCodec.Decode((ReadOnlyMemory<byte>)member, list, arena);
             }
 
             stats.Decompress += stats.Time.GetElapsedTime(started);
