@@ -37,11 +37,8 @@ internal sealed class MessageDecoder(int shards)
         }
 
         var partition = (int)(hash % (uint)shards);
-        if (partition != 0)
-        {
-            // Span.Parse needs the partition up front, but here it derives from the payload itself.
-            span = new Span(span.TraceId, span.SpanId, span.ParentSpanId, span.SegmentId, span.ProjectId, span.Payload, span.IsSegmentSpan, partition);
-        }
+        // The partition derives from the payload itself, so it is known only after parsing.
+        span = span.WithPartition(partition);
 
         decoded = new DecodedMessage(span, ReadReceivedSeconds(message));
         error = string.Empty;

@@ -88,6 +88,16 @@ public sealed class Span
         : SpanId;
 
     /// <summary>
+    /// Returns this span with another input partition, for hosts that derive the partition from the span itself
+    /// (for example from its trace id) after parsing.
+    /// </summary>
+    /// <param name="partition">The input partition, which selects the queue shard.</param>
+    /// <returns>A span equal to this one except for its partition.</returns>
+    /// <exception cref="InvalidSpanException">The partition is negative.</exception>
+    public Span WithPartition(int partition) =>
+        partition == Partition ? this : new Span(TraceId, SpanId, ParentSpanId, SegmentId, ProjectId, Payload, IsSegmentSpan, partition);
+
+    /// <summary>
     /// Parses one ingest message (the JSON of a span as published by the ingest stage).
     /// </summary>
     /// <param name="message">The message bytes; they become the span's payload unchanged.</param>

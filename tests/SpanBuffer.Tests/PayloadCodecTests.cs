@@ -32,6 +32,22 @@ public sealed class PayloadCodecTests
     }
 
     [Fact]
+    public void Compress_EmptyFirstPayload_KeepsTheSeparatorAndEveryPayload()
+    {
+        Assert.Equal(["", "{}", ""], Decode(PayloadCodec.Compress(Spans("", "{}", ""), 0)));
+    }
+
+    [Fact]
+    public void CompressRented_MatchesCompress()
+    {
+        var spans = Spans("{\"a\":1}", "{\"b\":2}");
+
+        var (buffer, length) = PayloadCodec.CompressRented(spans, 0);
+
+        Assert.Equal(PayloadCodec.Compress(spans, 0), buffer.AsSpan(0, length).ToArray());
+    }
+
+    [Fact]
     public void Compress_SinglePayload_DecodesToThatPayload()
     {
         Assert.Equal(["{\"only\":true}"], Decode(PayloadCodec.Compress(Spans("{\"only\":true}"), 0)));

@@ -6,6 +6,11 @@ namespace SpanBuffer;
 /// Where the flusher hands finished segments: a Kafka producer, a task queue, a file. The flusher starts every
 /// message of a cycle, waits for all of them, and only then deletes the segments from Redis (at-least-once).
 /// </summary>
+/// <remarks>
+/// <see cref="ProduceAsync"/> is called for every message of a cycle before any of the returned tasks is awaited, so
+/// calls overlap: an implementation must be safe for concurrent use (a Kafka producer is). A message may be produced
+/// again after a failed or aborted cycle; its <see cref="SegmentMessage.FlushId"/> is then new.
+/// </remarks>
 public interface ISegmentSink
 {
     /// <summary>Delivers one segment message; the returned task completes when delivery is acknowledged.</summary>

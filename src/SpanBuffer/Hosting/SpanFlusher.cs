@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpanBuffer.Diagnostics;
+using SpanBuffer.Models;
 
 namespace SpanBuffer;
 
@@ -35,6 +36,7 @@ public sealed class SpanFlusher : BackgroundService
     private long _segmentsProduced;
     private long _spansProduced;
     private long _messagesProduced;
+    private long _lostSpans;
 
     /// <summary>Creates a flusher for <paramref name="buffer"/>'s assigned shards.</summary>
     /// <param name="buffer">The buffer to flush; its options (shards, interval, backpressure) are read every cycle.</param>
@@ -96,7 +98,8 @@ public sealed class SpanFlusher : BackgroundService
         Interlocked.Read(ref _failedCycles),
         Interlocked.Read(ref _segmentsProduced),
         Interlocked.Read(ref _spansProduced),
-        Interlocked.Read(ref _messagesProduced));
+        Interlocked.Read(ref _messagesProduced),
+        Interlocked.Read(ref _lostSpans));
 
     /// <summary>
     /// Moves the flush clock to message time: call it with the smallest timestamp of each ingested batch. Ignored
@@ -195,6 +198,7 @@ public sealed class SpanFlusher : BackgroundService
 
             var started = _time.GetTimestamp();
             await _buffer.DoneFlushSegmentsAsync(result.Segments, cancellationToken).ConfigureAwait(false);
+            Interlocked.Add(ref _lostSpans, result.Losses.Where(l => l.Reason != SegmentLossReason.ExpiredBeforeFlush).Sum(l => l.Count));
             _buffer.Metrics.FlusherDuration.Record(_time.GetElapsedTime(started).TotalSeconds, SpanBufferMetrics.Stage("cleanup"));
             _buffer.Metrics.FlusherCycles.Add(1);
             return result;
@@ -350,4 +354,5 @@ public sealed class SpanFlusher : BackgroundService
 /// <param name="SegmentsProduced">Non-empty segments handed to the sink and acknowledged.</param>
 /// <param name="SpansProduced">Spans in those segments.</param>
 /// <param name="MessagesProduced">Messages handed to the sink and acknowledged.</param>
-public sealed record SpanFlusherStatistics(long Cycles, long FailedCycles, long SegmentsProduced, long SpansProduced, long MessagesProduced);
+/// <param name="LostSpans">Spans found lost (dropped or invalid) by cycles that completed; expired segments are not spans and are not counted.</param>
+public sealed record SpanFlusherStatistics(long Cycles, long FailedCycles, long SegmentsProduced, long SpansProduced, long MessagesProduced, long LostSpans);

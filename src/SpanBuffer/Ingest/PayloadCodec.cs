@@ -31,37 +31,47 @@ internal static class PayloadCodec
     /// <summary>Compresses the payloads joined by 0x00 into one zstd frame.</summary>
     public static byte[] Compress(ReadOnlySpan<Span> spans, int level)
     {
-        var joinedLength = -1;
+        var (buffer, length) = CompressRented(spans, level);
+        var frame = buffer.AsSpan(0, length).ToArray();
+        ArrayPool<byte>.Shared.Return(buffer);
+        return frame;
+    }
+
+    /// <summary>
+    /// Compresses the payloads joined by 0x00 into one zstd frame in a buffer rented from
+    /// <see cref="ArrayPool{T}.Shared"/>; the caller returns it once nothing reads the frame any more.
+    /// </summary>
+    public static (byte[] Buffer, int Length) CompressRented(ReadOnlySpan<Span> spans, int level)
+    {
+        var joinedLength = Math.Max(spans.Length - 1, 0);
         foreach (var span in spans)
         {
-            joinedLength += span.Payload.Length + 1;
+            joinedLength += span.Payload.Length;
         }
 
-        joinedLength = Math.Max(joinedLength, 0);
         var joined = ArrayPool<byte>.Shared.Rent(Math.Max(joinedLength, 1));
-        var bound = Compressor.GetCompressBound(joinedLength);
-        var output = ArrayPool<byte>.Shared.Rent(bound);
         try
         {
             var position = 0;
-            foreach (var span in spans)
+            for (var i = 0; i < spans.Length; i++)
             {
-                if (position > 0)
+                if (i > 0)
                 {
                     joined[position++] = 0;
                 }
 
-                span.Payload.Span.CopyTo(joined.AsSpan(position));
-                position += span.Payload.Length;
+                spans[i].Payload.Span.CopyTo(joined.AsSpan(position));
+                position += spans[i].Payload.Length;
             }
 
+            var bound = Compressor.GetCompressBound(joinedLength);
+            var output = ArrayPool<byte>.Shared.Rent(bound);
             var written = GetCompressor(level).Wrap(joined.AsSpan(0, joinedLength), output.AsSpan(0, bound));
-            return output.AsSpan(0, written).ToArray();
+            return (output, written);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(joined);
-            ArrayPool<byte>.Shared.Return(output);
         }
     }
 

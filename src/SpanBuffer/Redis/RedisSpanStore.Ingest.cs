@@ -1,3 +1,4 @@
+using System.Buffers;
 using SpanBuffer.Ingest;
 using StackExchange.Redis;
 
@@ -15,14 +16,22 @@ internal sealed partial class RedisSpanStore
     public async Task StorePayloadsAsync(IReadOnlyList<Subsegment> group, int compressionLevel, TimeSpan ttl, IngestStats stats)
     {
         var writes = new List<Task>(group.Count * 2);
+        var frames = new List<byte[]>(compressionLevel == PayloadCodec.RawLevel ? 0 : group.Count);
         foreach (var subsegment in group)
         {
             var key = (RedisKey)_keys.PayloadKey(subsegment.ProjectAndTrace, subsegment.Salt);
-            writes.Add(_database.SetAddAsync(key, EncodeMembers(subsegment, compressionLevel, stats)));
+            writes.Add(_database.SetAddAsync(key, EncodeMembers(subsegment, compressionLevel, stats, frames)));
             writes.Add(_database.KeyExpireAsync(key, ttl));
         }
 
         await Task.WhenAll(writes).ConfigureAwait(false);
+
+        // Every command was answered, so its bytes were sent. After a failure a message may still sit in a
+        // queue, so the frames are left to the GC then.
+        foreach (var frame in frames)
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
     }
 
     /// <summary>Runs the ingest script once per subsegment (reference §3.5); each reply stays with its input.</summary>
@@ -92,7 +101,7 @@ internal sealed partial class RedisSpanStore
         await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
-    private static RedisValue[] EncodeMembers(Subsegment subsegment, int compressionLevel, IngestStats stats)
+    private static RedisValue[] EncodeMembers(Subsegment subsegment, int compressionLevel, IngestStats stats, List<byte[]> frames)
     {
         var spans = subsegment.Spans;
         if (compressionLevel == PayloadCodec.RawLevel)
@@ -106,10 +115,11 @@ internal sealed partial class RedisSpanStore
             return raw;
         }
 
-        var compressed = PayloadCodec.Compress(spans.AsSpan(), compressionLevel);
-        stats.CompressedBytes += compressed.Length;
+        var (frame, length) = PayloadCodec.CompressRented(spans.AsSpan(), compressionLevel);
+        frames.Add(frame);
+        stats.CompressedBytes += length;
         stats.UncompressedBytes += subsegment.ByteCount;
-        return [compressed];
+        return [frame.AsMemory(0, length)];
     }
 
     private static TValue GetOrAdd<TValue>(Dictionary<string, TValue> map, string key)

@@ -102,6 +102,19 @@ public sealed class RecordingSink : ISegmentSink
         _deliveries.Writer.TryWrite(message);
     }
 
+    /// <summary>The losses reported through <see cref="ReportLossesAsync"/>, in order.</summary>
+    public ConcurrentQueue<SegmentLoss> ReportedLosses { get; } = new();
+
+    public Task ReportLossesAsync(IReadOnlyList<SegmentLoss> losses, CancellationToken cancellationToken)
+    {
+        foreach (var loss in losses)
+        {
+            ReportedLosses.Enqueue(loss);
+        }
+
+        return Task.CompletedTask;
+    }
+
     /// <summary>Waits for the next call to <see cref="ProduceAsync"/> (successful or not).</summary>
     public Task<SegmentMessage> NextAttemptAsync() => _attempts.Reader.ReadAsync().AsTask().WaitAsync(HostingTestBase.WaitTimeout);
 

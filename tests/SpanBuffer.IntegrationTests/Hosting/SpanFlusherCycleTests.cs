@@ -41,8 +41,33 @@ public abstract class SpanFlusherCycleTests(RedisFixture fixture) : HostingTestB
         Assert.Equal(segment.ProjectId, message.ProjectId);
         Assert.Equal(segment.SpanIds.Order(), message.Spans.Select(span => span.SpanId).Order());
         Assert.Empty(await KeysAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 0, SegmentsProduced: 1, SpansProduced: 3, MessagesProduced: 1), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 0, SegmentsProduced: 1, SpansProduced: 3, MessagesProduced: 1, LostSpans: 0), flusher.Statistics);
     }
+
+    [Fact]
+    public async Task FlushOnce_PayloadSetGone_ReportsTheLostSpansToTheSinkAndCountsThem()
+    {
+        var prefix = NewKeyPrefix();
+        using var buffer = new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = prefix });
+        var segment = TestSegment.Create(spanCount: 3);
+        // Two batches: the root alone, then its two children, so the segment has two payload sets.
+        await buffer.ProcessSpansAsync(segment.Spans.Where(s => s.IsSegmentSpan).ToList(), IngestTime, Ct);
+        await buffer.ProcessSpansAsync(segment.Spans.Where(s => !s.IsSegmentSpan).ToList(), IngestTime, Ct);
+        var childPayloadKey = (await KeysAsync(prefix)).Single(key =>
+            key.StartsWith($"{prefix}:s:{{{segment.ProjectId}:{segment.TraceId}:", StringComparison.Ordinal)
+            && !key.EndsWith(SaltOf(segment.Spans.Where(s => s.IsSegmentSpan)), StringComparison.Ordinal));
+        await Db.KeyDeleteAsync(childPayloadKey);
+        var sink = new RecordingSink();
+        using var flusher = new SpanFlusher(buffer, sink);
+
+        await flusher.FlushOnceAsync(FlushTime, Ct);
+
+        Assert.Equal(new SegmentLoss(segment.ProjectId, 2, SegmentLossReason.Dropped), Assert.Single(sink.ReportedLosses));
+        Assert.Equal([segment.RootId], sink.DeliveredSpanIds);
+        Assert.Equal(2, flusher.Statistics.LostSpans);
+    }
+
+    private static string SaltOf(IEnumerable<Span> spans) => SpanBuffer.Ingest.SaltHasher.Compute(spans.ToArray());
 
     [Fact]
     public async Task FlushOnce_SegmentWhoseDataExpired_IsCleanedButNeverProduced()
@@ -86,7 +111,7 @@ public abstract class SpanFlusherCycleTests(RedisFixture fixture) : HostingTestB
         Assert.Empty(Assert.Single(result.Segments).Spans);
         Assert.Equal(0, sink.Attempts);
         Assert.Empty(await KeysAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 0, SegmentsProduced: 0, SpansProduced: 0, MessagesProduced: 0), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 0, SegmentsProduced: 0, SpansProduced: 0, MessagesProduced: 0, LostSpans: 0), flusher.Statistics);
     }
 
     [Fact]
@@ -115,7 +140,7 @@ public abstract class SpanFlusherCycleTests(RedisFixture fixture) : HostingTestB
         Assert.Same(brokerDown, thrown);
         Assert.Equal(keysBeforeFlush, await KeysAsync(prefix));
         Assert.Equal(queueBeforeFlush, await QueueMembersAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 1, SegmentsProduced: 0, SpansProduced: 0, MessagesProduced: 0), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 1, SegmentsProduced: 0, SpansProduced: 0, MessagesProduced: 0, LostSpans: 0), flusher.Statistics);
         Assert.Equal(delivered.SpanIds.Order(), sink.DeliveredSpanIds.Order());
 
         // Second cycle: the sink recovered; both segments are produced again (at-least-once) and cleaned.
@@ -128,7 +153,7 @@ public abstract class SpanFlusherCycleTests(RedisFixture fixture) : HostingTestB
         var secondCycleSpanIds = sink.Delivered.Skip(firstCycleDeliveries).SelectMany(message => message.Spans.Select(span => span.SpanId));
         Assert.Equal(delivered.SpanIds.Concat(failing.SpanIds).Order(), secondCycleSpanIds.Order());
         Assert.Empty(await KeysAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 2, FailedCycles: 1, SegmentsProduced: 2, SpansProduced: 5, MessagesProduced: 2), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 2, FailedCycles: 1, SegmentsProduced: 2, SpansProduced: 5, MessagesProduced: 2, LostSpans: 0), flusher.Statistics);
     }
 
     [Fact]

@@ -46,7 +46,7 @@ public abstract class SpanFlusherLoopTests(RedisFixture fixture) : HostingTestBa
 
         Assert.Equal(segment.SpanIds.Order(), message.Spans.Select(span => span.SpanId).Order());
         Assert.Empty(await KeysAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 3, FailedCycles: 1, SegmentsProduced: 1, SpansProduced: 3, MessagesProduced: 1), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 3, FailedCycles: 1, SegmentsProduced: 1, SpansProduced: 3, MessagesProduced: 1, LostSpans: 0), flusher.Statistics);
 
         await flusher.StopAsync(Ct).WaitAsync(WaitTimeout, Ct);
         Assert.True(flusher.ExecuteTask!.IsCompletedSuccessfully);
@@ -120,7 +120,7 @@ public abstract class SpanFlusherLoopTests(RedisFixture fixture) : HostingTestBa
         var message = Assert.Single(sink.Delivered);
         Assert.Equal(segment.SpanIds.Order(), message.Spans.Select(span => span.SpanId).Order());
         Assert.Empty(await KeysAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 0, SegmentsProduced: 1, SpansProduced: 3, MessagesProduced: 1), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 0, SegmentsProduced: 1, SpansProduced: 3, MessagesProduced: 1, LostSpans: 0), flusher.Statistics);
     }
 
     [Fact]
@@ -155,7 +155,7 @@ public abstract class SpanFlusherLoopTests(RedisFixture fixture) : HostingTestBa
         Assert.Empty(sink.Delivered);
         Assert.Equal(keysBeforeFlush, await KeysAsync(prefix));
         Assert.Equal([segment.SegmentKey(prefix)], await QueueMembersAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 0, SegmentsProduced: 0, SpansProduced: 0, MessagesProduced: 0), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 0, SegmentsProduced: 0, SpansProduced: 0, MessagesProduced: 0, LostSpans: 0), flusher.Statistics);
 
         // The next run (a new flusher, e.g. after a restart) produces the same spans and cleans up.
         var nextSink = new RecordingSink();
