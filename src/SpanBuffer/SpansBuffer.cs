@@ -106,13 +106,17 @@ public sealed partial class SpansBuffer : IDisposable
             var phase = _time.GetTimestamp();
             var scriptSettings = new AddBufferSettings(options.KeyPrefix, Seconds(options.RedisTtl), options.MaxSegmentBytes, options.FlushLockTtl > TimeSpan.Zero);
             var inserted = new List<InsertedSubsegment>(subsegments.Count);
+            var arena = _arenas.Rent();
             foreach (var group in groups)
             {
                 var inserting = store.InsertSubsegmentsAsync(group, scriptSettings);
-                var storing = store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats);
+                var storing = store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats, arena);
                 await Task.WhenAll(inserting, storing).WaitAsync(cancellationToken).ConfigureAwait(false);
                 inserted.AddRange(await inserting.ConfigureAwait(false));
             }
+
+            // Only now: every payload write was answered. After a failure the frames are left to the GC.
+            _arenas.Return(arena);
 
             stats.InsertSpans = _time.GetElapsedTime(phase);
             foreach (var (_, result) in inserted)

@@ -38,13 +38,17 @@ public sealed class PayloadCodecTests
     }
 
     [Fact]
-    public void CompressRented_MatchesCompress()
+    public void Compress_IntoArena_MatchesCompressIntoNewArray()
     {
         var spans = Spans("{\"a\":1}", "{\"b\":2}");
+        var arena = new SpanBuffer.Flush.PayloadArena();
 
-        var (buffer, length) = PayloadCodec.CompressRented(spans, 0);
+        var first = PayloadCodec.Compress(spans, 0, arena);
+        var second = PayloadCodec.Compress(spans, 0, arena);
 
-        Assert.Equal(PayloadCodec.Compress(spans, 0), buffer.AsSpan(0, length).ToArray());
+        Assert.Equal(PayloadCodec.Compress(spans, 0), first.ToArray());
+        Assert.Equal(first.ToArray(), second.ToArray());
+        Assert.False(first.Span.Overlaps(second.Span));
     }
 
     [Fact]

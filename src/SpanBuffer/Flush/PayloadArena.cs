@@ -3,9 +3,10 @@ using System.Collections.Concurrent;
 namespace SpanBuffer.Flush;
 
 /// <summary>
-/// Memory for decompressed payloads during one flush. Payloads are only read until their spans are enriched into
-/// output buffers of their own, so an arena hands out slices of large reusable slabs and is reset when the flush
-/// completes: steady-state flushing allocates nothing for decompression.
+/// Short-lived payload memory of one call: compressed frames of an ingest call (read until Redis answered the
+/// writes) and decompressed payloads of a flush (read until the spans are enriched into buffers of their own). An
+/// arena hands out slices of large reusable slabs and is reset when the call completes, so steady-state ingest and
+/// flush allocate nothing for payload frames.
 /// </summary>
 internal sealed class PayloadArena
 {

@@ -29,19 +29,14 @@ internal static class PayloadCodec
         member.Length >= 4 && BinaryPrimitives.ReadUInt32LittleEndian(member) == ZstdMagicLittleEndian;
 
     /// <summary>Compresses the payloads joined by 0x00 into one zstd frame.</summary>
-    public static byte[] Compress(ReadOnlySpan<Span> spans, int level)
-    {
-        var (buffer, length) = CompressRented(spans, level);
-        var frame = buffer.AsSpan(0, length).ToArray();
-        ArrayPool<byte>.Shared.Return(buffer);
-        return frame;
-    }
+    public static byte[] Compress(ReadOnlySpan<Span> spans, int level) =>
+        Compress(spans, level, arena: null).ToArray();
 
     /// <summary>
-    /// Compresses the payloads joined by 0x00 into one zstd frame in a buffer rented from
-    /// <see cref="ArrayPool{T}.Shared"/>; the caller returns it once nothing reads the frame any more.
+    /// Compresses the payloads joined by 0x00 into one zstd frame, placed in <paramref name="arena"/> when given (valid
+    /// until the arena is reset) or in a new array.
     /// </summary>
-    public static (byte[] Buffer, int Length) CompressRented(ReadOnlySpan<Span> spans, int level)
+    public static ReadOnlyMemory<byte> Compress(ReadOnlySpan<Span> spans, int level, Flush.PayloadArena? arena)
     {
         var joinedLength = Math.Max(spans.Length - 1, 0);
         foreach (var span in spans)
@@ -49,7 +44,9 @@ internal static class PayloadCodec
             joinedLength += span.Payload.Length;
         }
 
+        var bound = Compressor.GetCompressBound(joinedLength);
         var joined = ArrayPool<byte>.Shared.Rent(Math.Max(joinedLength, 1));
+        var scratch = ArrayPool<byte>.Shared.Rent(bound);
         try
         {
             var position = 0;
@@ -64,14 +61,15 @@ internal static class PayloadCodec
                 position += spans[i].Payload.Length;
             }
 
-            var bound = Compressor.GetCompressBound(joinedLength);
-            var output = ArrayPool<byte>.Shared.Rent(bound);
-            var written = GetCompressor(level).Wrap(joined.AsSpan(0, joinedLength), output.AsSpan(0, bound));
-            return (output, written);
+            var written = GetCompressor(level).Wrap(joined.AsSpan(0, joinedLength), scratch.AsSpan(0, bound));
+            var frame = arena?.Allocate(written) ?? new byte[written];
+            scratch.AsSpan(0, written).CopyTo(frame.Span);
+            return frame;
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(joined);
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 

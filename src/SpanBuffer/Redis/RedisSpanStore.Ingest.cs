@@ -1,4 +1,4 @@
-using System.Buffers;
+using SpanBuffer.Flush;
 using SpanBuffer.Ingest;
 using StackExchange.Redis;
 
@@ -13,25 +13,21 @@ internal readonly record struct QueueSettings(long TimeoutSeconds, long RootTime
 internal sealed partial class RedisSpanStore
 {
     /// <summary>Writes each subsegment's payloads to its salted payload set (reference §3.4).</summary>
-    public async Task StorePayloadsAsync(IReadOnlyList<Subsegment> group, int compressionLevel, TimeSpan ttl, IngestStats stats)
+    /// <remarks>
+    /// Compressed frames live in <paramref name="arena"/> when given: the caller may reuse it once the returned task
+    /// succeeded (every command was answered, so its bytes were sent), never after a failure.
+    /// </remarks>
+    public async Task StorePayloadsAsync(IReadOnlyList<Subsegment> group, int compressionLevel, TimeSpan ttl, IngestStats stats, PayloadArena? arena = null)
     {
         var writes = new List<Task>(group.Count * 2);
-        var frames = new List<byte[]>(compressionLevel == PayloadCodec.RawLevel ? 0 : group.Count);
         foreach (var subsegment in group)
         {
             var key = (RedisKey)_keys.PayloadKey(subsegment.ProjectAndTrace, subsegment.Salt);
-            writes.Add(_database.SetAddAsync(key, EncodeMembers(subsegment, compressionLevel, stats, frames)));
+            writes.Add(_database.SetAddAsync(key, EncodeMembers(subsegment, compressionLevel, stats, arena)));
             writes.Add(_database.KeyExpireAsync(key, ttl));
         }
 
         await Task.WhenAll(writes).ConfigureAwait(false);
-
-        // Every command was answered, so its bytes were sent. After a failure a message may still sit in a
-        // queue, so the frames are left to the GC then.
-        foreach (var frame in frames)
-        {
-            ArrayPool<byte>.Shared.Return(frame);
-        }
     }
 
     /// <summary>Runs the ingest script once per subsegment (reference §3.5); each reply stays with its input.</summary>
@@ -101,7 +97,7 @@ internal sealed partial class RedisSpanStore
         await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
-    private static RedisValue[] EncodeMembers(Subsegment subsegment, int compressionLevel, IngestStats stats, List<byte[]> frames)
+    private static RedisValue[] EncodeMembers(Subsegment subsegment, int compressionLevel, IngestStats stats, PayloadArena? arena)
     {
         var spans = subsegment.Spans;
         if (compressionLevel == PayloadCodec.RawLevel)
@@ -115,11 +111,10 @@ internal sealed partial class RedisSpanStore
             return raw;
         }
 
-        var (frame, length) = PayloadCodec.CompressRented(spans.AsSpan(), compressionLevel);
-        frames.Add(frame);
-        stats.CompressedBytes += length;
+        var frame = PayloadCodec.Compress(spans.AsSpan(), compressionLevel, arena);
+        stats.CompressedBytes += frame.Length;
         stats.UncompressedBytes += subsegment.ByteCount;
-        return [frame.AsMemory(0, length)];
+        return [frame];
     }
 
     private static TValue GetOrAdd<TValue>(Dictionary<string, TValue> map, string key)
