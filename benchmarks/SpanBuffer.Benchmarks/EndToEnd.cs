@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SpanBuffer.Demo;
 using SpanBuffer.Models;
 using StackExchange.Redis;
 
@@ -19,6 +20,11 @@ internal static class EndToEnd
           Without --redis a redis-server is started on a free loopback port (standalone).
         """;
 
+    public static Task<LocalRedisServer> StartLocalRedisAsync(CancellationToken cancellationToken) =>
+        LocalRedisServer.StartAsync(
+            LocalRedisServer.FindExecutable() ?? throw new InvalidOperationException("redis-server is not on PATH: install it (apt-get install redis-server) or pass --redis HOST:PORT."),
+            cancellationToken);
+
     public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
     {
         var settings = EndToEndSettings.Parse(args, output, Usage);
@@ -27,8 +33,8 @@ internal static class EndToEnd
             return 2;
         }
 
-        await using var server = settings.Redis is null ? await LocalRedis.StartAsync(cancellationToken) : null;
-        var connectionString = settings.Redis ?? server!.ConnectionString;
+        await using var server = settings.Redis is null ? await StartLocalRedisAsync(cancellationToken) : null;
+        var connectionString = settings.Redis ?? server!.EndPoint;
         using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString + ",allowAdmin=true");
 
         output.WriteLine($"workload: {settings.Input}");

@@ -9,8 +9,8 @@ internal static class FlushProfile
 {
     public static async Task<int> RunAsync(string[] args, TextWriter output)
     {
-        await using var server = await LocalRedis.StartAsync(CancellationToken.None);
-        using var redis = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString);
+        await using var server = await EndToEnd.StartLocalRedisAsync(CancellationToken.None);
+        using var redis = await ConnectionMultiplexer.ConnectAsync(server.EndPoint);
         var spans = Workload.Load(args[0], 4);
         var options = new SpanBufferOptions { AssignedShards = [0, 1, 2, 3] };
         using var buffer = new SpansBuffer(redis, options);
