@@ -77,6 +77,7 @@ public sealed partial class SpansBuffer : IDisposable
     /// <param name="now">The ingest clock in integer Unix seconds (normally the smallest message timestamp of the batch).</param>
     /// <param name="cancellationToken">Stops waiting; commands already sent may still run (every write is idempotent).</param>
     /// <returns>A task that completes when Redis has applied the batch.</returns>
+    /// <exception cref="ArgumentException">The batch contains a null element.</exception>
     public async Task ProcessSpansAsync(IReadOnlyList<Span> spans, long now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spans);
@@ -84,6 +85,14 @@ public sealed partial class SpansBuffer : IDisposable
         if (spans.Count == 0)
         {
             return;
+        }
+
+        for (var i = 0; i < spans.Count; i++)
+        {
+            if (spans[i] is null)
+            {
+                throw new ArgumentException($"The batch holds no span at index {i}.", nameof(spans));
+            }
         }
 
         var options = _options.CurrentValue;

@@ -23,6 +23,17 @@ public abstract class IngestPayloadTests(RedisFixture fixture) : IngestTestBase(
     }
 
     [Fact]
+    public async Task ProcessSpans_NullElement_ThrowsArgumentExceptionAndWritesNothing()
+    {
+        using var scope = NewScope();
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => scope.Buffer.ProcessSpansAsync([Root(B, bytes: 30), null!], 0, TestContext.Current.CancellationToken));
+
+        Assert.Equal("spans", error.ParamName);
+        Assert.Empty(await scope.AllKeysAsync());
+    }
+
+    [Fact]
     public async Task ProcessSpans_CompressionOff_StoresOneRawMemberPerPayload()
     {
         using var scope = NewScope(options => options.CompressionLevel = -1);
