@@ -249,7 +249,11 @@ public sealed class SpanFlusher : BackgroundService
                 {
                     await CheckBackpressureAsync(_abortCycle.Token).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException)
+                catch (OperationCanceledException) when (_abortCycle.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception ex)
                 {
                     Log.MemoryCheckFailed(_logger, ex);
                 }
