@@ -40,8 +40,10 @@ local BATCH = 1000
 local segment_prefix = prefix .. ":s:{" .. pt .. "}:"
 local redirect_key = prefix .. ":ssr:{" .. pt .. "}"
 local members_prefix = prefix .. ":mk:{" .. pt .. "}:"
-local function ic(root) return prefix .. ":ic:" .. segment_prefix .. root end
-local function ibc(root) return prefix .. ":ibc:" .. segment_prefix .. root end
+local ic_prefix = prefix .. ":ic:" .. segment_prefix
+local ibc_prefix = prefix .. ":ibc:" .. segment_prefix
+local function ic(root) return ic_prefix .. root end
+local function ibc(root) return ibc_prefix .. root end
 local function hrs(root) return prefix .. ":hrs:" .. segment_prefix .. root end
 local function fl(root) return prefix .. ":fl:" .. segment_prefix .. root end
 
