@@ -17,8 +17,8 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Error, "Flush failed after {ElapsedMs:F1} ms ({CandidateCount} candidates, {LockedCount} locked)", EventName = "FlushFailed")]
     public static partial void FlushFailed(ILogger logger, Exception exception, int candidateCount, int lockedCount, double elapsedMs);
 
-    [LoggerMessage(4, LogLevel.Warning, "Flush lost {LostSpanCount} spans: {DroppedCount} ingested but missing, {InvalidCount} not JSON objects; {ExpiredSegmentCount} segments expired before the flush", EventName = "SpansLost")]
-    public static partial void SpansLost(ILogger logger, long lostSpanCount, long droppedCount, long invalidCount, long expiredSegmentCount);
+    [LoggerMessage(4, LogLevel.Warning, "Flushed {SegmentCount} segments ({SpanCount} spans, {EmptyCount} empty, {ContendedCount} lock contentions, at limit: {AnyShardAtLimit}) in {ElapsedMs:F1} ms and lost {LostSpanCount} spans: {DroppedCount} ingested but missing, {InvalidCount} not JSON objects; {ExpiredSegmentCount} segments expired before the flush", EventName = "SpansLost")]
+    public static partial void SpansLost(ILogger logger, int segmentCount, long spanCount, int emptyCount, int contendedCount, bool anyShardAtLimit, double elapsedMs, long lostSpanCount, long droppedCount, long invalidCount, long expiredSegmentCount);
 
     [LoggerMessage(5, LogLevel.Debug, "Cleaned up {SegmentCount} flushed segments in {ElapsedMs:F1} ms", EventName = "CleanupCompleted")]
     public static partial void CleanupCompleted(ILogger logger, int segmentCount, double elapsedMs);

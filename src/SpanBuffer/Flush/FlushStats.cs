@@ -122,10 +122,14 @@ internal sealed class FlushStats(TimeProvider time)
             return;
         }
 
-        Log.FlushCompleted(logger, SegmentsLoaded, SpansFlushed, EmptySegments, LockContention, AnyShardAtLimit, Total.TotalMilliseconds);
+        // One line per flush: a flush that found losses logs them at warning level instead of the debug line.
         if (DroppedSpans + InvalidPayloads + ExpiredSegments > 0)
         {
-            Log.SpansLost(logger, DroppedSpans + InvalidPayloads, DroppedSpans, InvalidPayloads, ExpiredSegments);
+            Log.SpansLost(logger, SegmentsLoaded, SpansFlushed, EmptySegments, LockContention, AnyShardAtLimit, Total.TotalMilliseconds, DroppedSpans + InvalidPayloads, DroppedSpans, InvalidPayloads, ExpiredSegments);
+        }
+        else
+        {
+            Log.FlushCompleted(logger, SegmentsLoaded, SpansFlushed, EmptySegments, LockContention, AnyShardAtLimit, Total.TotalMilliseconds);
         }
     }
 
