@@ -108,7 +108,10 @@ public sealed class FlushStatsTests : IDisposable
     [Fact]
     public void Publish_Counters_MapEachField()
     {
+        using var candidates = new MetricCollector<long>(_metrics.FlushCandidates);
+        using var locked = new MetricCollector<long>(_metrics.FlushLocksAcquired);
         using var contention = new MetricCollector<long>(_metrics.FlushLockContention);
+        using var atLimit = new MetricCollector<long>(_metrics.FlushAtLimit);
         using var spans = new MetricCollector<long>(_metrics.FlushSpans);
         using var empty = new MetricCollector<long>(_metrics.FlushEmptySegments);
         using var withRoot = new MetricCollector<long>(_metrics.FlushSegmentsWithRoot);
@@ -116,7 +119,10 @@ public sealed class FlushStatsTests : IDisposable
 
         CreateSut().Publish(_metrics, _logger);
 
+        Assert.Equal(9, Single(candidates));
+        Assert.Equal(7, Single(locked));
         Assert.Equal(2, Single(contention));
+        Assert.Equal(1, Single(atLimit));
         Assert.Equal(40, Single(spans));
         Assert.Equal(1, Single(empty));
         Assert.Equal(4, Single(withRoot));

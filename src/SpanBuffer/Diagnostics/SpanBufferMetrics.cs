@@ -44,7 +44,10 @@ internal sealed class SpanBufferMetrics : IDisposable
         FlushSegmentIngestedBytes = meter.CreateHistogram<long>("spanbuffer.flush.segment.ingested_bytes", "By", "Raw payload bytes the ingest counted per flushed segment.");
         FlushCycleSegments = meter.CreateHistogram<long>("spanbuffer.flush.cycle.segments", "{segment}", "Segments per flush.");
         FlushSegmentsWithRoot = meter.CreateCounter<long>("spanbuffer.flush.segments_with_root", "{segment}", "Flushed segments that contain their root span.");
+        FlushCandidates = meter.CreateCounter<long>("spanbuffer.flush.candidates", "{segment}", "Queue entries past their deadline that flushes read.");
+        FlushLocksAcquired = meter.CreateCounter<long>("spanbuffer.flush.locks_acquired", "{segment}", "Flush candidates this buffer locked (all of them when locking is off).");
         FlushLockContention = meter.CreateCounter<long>("spanbuffer.flush.lock_contention", "{segment}", "Flush candidates whose lock another flusher held.");
+        FlushAtLimit = meter.CreateCounter<long>("spanbuffer.flush.at_limit", "{flush}", "Flushes that reached the per-shard limit (the soft backpressure signal).");
         FlushEmptySegments = meter.CreateCounter<long>("spanbuffer.flush.empty_segments", "{segment}", "Flushed segments with no data (cleaned, never produced).");
         FlushLostSpans = meter.CreateCounter<long>("spanbuffer.flush.lost_spans", "{span}", "Spans ingested but not flushed (reason: dropped, invalid_payload).");
         FlushExpiredSegments = meter.CreateCounter<long>("spanbuffer.flush.expired_segments", "{segment}", "Empty segments whose data expired (TTL) before the flush.");
@@ -96,7 +99,13 @@ internal sealed class SpanBufferMetrics : IDisposable
 
     public Counter<long> FlushSegmentsWithRoot { get; }
 
+    public Counter<long> FlushCandidates { get; }
+
+    public Counter<long> FlushLocksAcquired { get; }
+
     public Counter<long> FlushLockContention { get; }
+
+    public Counter<long> FlushAtLimit { get; }
 
     public Counter<long> FlushEmptySegments { get; }
 

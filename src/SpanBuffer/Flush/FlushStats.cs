@@ -93,7 +93,10 @@ internal sealed class FlushStats(TimeProvider time)
             metrics.FlushSegments.Add(count, SpanBufferMetrics.Shard(shard));
         }
 
+        metrics.FlushCandidates.Add(Candidates);
+        metrics.FlushLocksAcquired.Add(LocksAcquired);
         metrics.FlushLockContention.Add(LockContention);
+        metrics.FlushAtLimit.Add(AnyShardAtLimit ? 1 : 0);
         metrics.FlushSpans.Add(SpansFlushed);
         metrics.FlushEmptySegments.Add(EmptySegments);
         metrics.FlushSegmentsWithRoot.Add(SegmentsWithRoot);
