@@ -21,6 +21,7 @@ internal sealed partial class RedisSpanStore
             pending.Add((shard, _database.SortedSetRangeByScoreWithScoresAsync(shard.QueueKey, 0, now, Exclude.None, Order.Ascending, 0, maxPerShard)));
         }
 
+        await WhenAllAnswered(pending.Select(p => p.Reply)).ConfigureAwait(false);
         var candidates = new List<FlushCandidate>();
         foreach (var (shard, reply) in pending)
         {
@@ -42,6 +43,7 @@ internal sealed partial class RedisSpanStore
             pending.Add((candidate, _database.StringSetAsync(_keys.FlushLockKey(candidate.SegmentKey), "1", lockTtl, When.NotExists)));
         }
 
+        await WhenAllAnswered(pending.Select(p => p.Won)).ConfigureAwait(false);
         var locked = new List<FlushCandidate>(pending.Count);
         foreach (var (candidate, won) in pending)
         {
@@ -68,6 +70,7 @@ internal sealed partial class RedisSpanStore
             indexes.Add((candidate, segment, _database.SetMembersAsync(_keys.MemberKeysKey(segment))));
         }
 
+        await WhenAllAnswered(indexes.Select(i => i.Members)).ConfigureAwait(false);
         var owners = new Dictionary<string, int>(StringComparer.Ordinal);
         var segments = new List<PendingSegment>(indexes.Count);
         foreach (var (candidate, segment, members) in indexes)
@@ -93,6 +96,7 @@ internal sealed partial class RedisSpanStore
             scans.Add((owner, ScanAsync(payloadKey, pageSize)));
         }
 
+        await WhenAllAnswered(scans.Select(s => (Task)s.Members).Concat(segments.Select(s => s.Counters))).ConfigureAwait(false);
         var payloads = new List<ReadOnlyMemory<byte>>[segments.Count];
         foreach (var (owner, members) in scans)
         {
@@ -128,6 +132,7 @@ internal sealed partial class RedisSpanStore
             pending.Add((candidate, _database.SortedSetScoreAsync(candidate.QueueKey, candidate.SegmentKey)));
         }
 
+        await WhenAllAnswered(pending.Select(p => p.Score)).ConfigureAwait(false);
         var deadlines = new List<(FlushCandidate, long?)>(pending.Count);
         foreach (var (candidate, score) in pending)
         {

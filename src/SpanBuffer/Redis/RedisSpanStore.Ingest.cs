@@ -41,6 +41,7 @@ internal sealed partial class RedisSpanStore
             pending.Add((subsegment, AddBufferScript.RunAsync(_database, subsegment, settings)));
         }
 
+        await WhenAllAnswered(pending.Select(p => p.Reply)).ConfigureAwait(false);
         var inserted = new List<InsertedSubsegment>(pending.Count);
         foreach (var (input, reply) in pending)
         {

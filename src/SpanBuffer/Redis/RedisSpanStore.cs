@@ -12,4 +12,10 @@ internal sealed partial class RedisSpanStore(IDatabase database, KeySchema keys)
     private readonly KeySchema _keys = keys;
 
     public KeySchema Keys => _keys;
+
+    /// <summary>
+    /// Waits for every pipelined reply before any is read, so a failure surfaces once and no faulted reply is left
+    /// unobserved behind it.
+    /// </summary>
+    private static Task WhenAllAnswered(IEnumerable<Task> replies) => Task.WhenAll(replies);
 }
