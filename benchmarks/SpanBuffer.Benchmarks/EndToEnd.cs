@@ -107,6 +107,7 @@ internal static class EndToEnd
 
         GC.Collect();
         var seen = new SpanTally();
+        TimeSpan loadIds = default, loadData = default, decompress = default, build = default, cleanup = default;
         var flush = await Phase.MeasureAsync(probe, async () =>
         {
             long segments = 0;
@@ -118,6 +119,11 @@ internal static class EndToEnd
                 {
                     break;
                 }
+
+                loadIds += result.Stats.LoadCandidates;
+                loadData += result.Stats.LoadData;
+                decompress += result.Stats.Decompress;
+                build += result.Stats.Build;
 
                 foreach (var segment in result.Segments)
                 {
@@ -135,7 +141,9 @@ internal static class EndToEnd
                     seen.Add(segment);
                 }
 
+                var cleanupStarted = Stopwatch.GetTimestamp();
                 await buffer.DoneFlushSegmentsAsync(result.Segments, cancellationToken);
+                cleanup += Stopwatch.GetElapsedTime(cleanupStarted);
             }
 
             return segments;
@@ -146,6 +154,7 @@ internal static class EndToEnd
         output.WriteLine($"after ingest: {queued} queued segments, {payloadSets} payload sets, used_memory {memoryAfterIngest / 1048576.0:F1} MiB");
         output.WriteLine(ingest.Format("ingest", spans.Count, queued));
         output.WriteLine(flush.Format("flush+cleanup", spans.Count, flush.Result));
+        output.WriteLine($"flush steps (wall, summed over cycles): load candidates {loadIds.TotalSeconds:F2} s, load data {loadData.TotalSeconds:F2} s (decompress {decompress.TotalSeconds:F2} s), build {build.TotalSeconds:F2} s, cleanup {cleanup.TotalSeconds:F2} s");
         output.WriteLine($"keys left: {keysLeft}");
 
         var verdict = seen.Verify(spans);

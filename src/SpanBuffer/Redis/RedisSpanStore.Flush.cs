@@ -150,6 +150,10 @@ internal sealed partial class RedisSpanStore
     {
         var writes = new List<Task>();
         var queueRemovals = new Dictionary<string, List<RedisValue>>(StringComparer.Ordinal);
+
+        // One UNLINK per hash slot: payload sets spread over the cluster, so there it is mostly one per key; a
+        // standalone server (no slots) takes them all in one command. UNLINK frees large sets off the main thread.
+        var payloadKeysBySlot = new Dictionary<int, List<RedisKey>>();
         foreach (var flushed in segments)
         {
             var segmentKey = flushed.SegmentKey;
@@ -178,11 +182,18 @@ internal sealed partial class RedisSpanStore
 
             foreach (var payloadKey in flushed.PayloadKeys)
             {
-                // UNLINK frees large payload sets off the Redis main thread.
-                writes.Add(_database.ExecuteAsync("UNLINK", (RedisKey)payloadKey));
+                GetOrAdd(payloadKeysBySlot, _database.Multiplexer.HashSlot(payloadKey)).Add(payloadKey);
             }
 
             GetOrAdd(queueRemovals, flushed.QueueKey).Add(segmentKey);
+        }
+
+        foreach (var keys in payloadKeysBySlot.Values)
+        {
+            foreach (var batch in keys.Chunk(CleanupBatchSize))
+            {
+                writes.Add(_database.ExecuteAsync("UNLINK", batch.Cast<object>().ToArray()));
+            }
         }
 
         foreach (var (queueKey, members) in queueRemovals)

@@ -117,16 +117,4 @@ internal sealed partial class RedisSpanStore
         stats.UncompressedBytes += subsegment.ByteCount;
         return [frame];
     }
-
-    private static TValue GetOrAdd<TValue>(Dictionary<string, TValue> map, string key)
-        where TValue : new()
-    {
-        if (!map.TryGetValue(key, out var value))
-        {
-            value = new TValue();
-            map.Add(key, value);
-        }
-
-        return value;
-    }
 }

@@ -18,4 +18,17 @@ internal sealed partial class RedisSpanStore(IDatabase database, KeySchema keys)
     /// unobserved behind it.
     /// </summary>
     private static Task WhenAllAnswered(IEnumerable<Task> replies) => Task.WhenAll(replies);
+
+    private static TValue GetOrAdd<TKey, TValue>(Dictionary<TKey, TValue> map, TKey key)
+        where TKey : notnull
+        where TValue : new()
+    {
+        if (!map.TryGetValue(key, out var value))
+        {
+            value = new TValue();
+            map.Add(key, value);
+        }
+
+        return value;
+    }
 }
