@@ -114,10 +114,16 @@ public sealed class SpanBufferOptions
     [RegularExpression("^[A-Za-z0-9_.-]{1,64}$")]
     public string KeyPrefix { get; set; } = "span-buf";
 
-    /// <summary>Gets or sets the queue shards (input partitions) this instance flushes.</summary>
-    /// <value>The default value is the single shard 0.</value>
+    /// <summary>
+    /// Gets or sets the queue shards (input partitions) this instance flushes; empty means the single shard 0.
+    /// </summary>
+    /// <remarks>
+    /// The default is an empty list rather than <c>[0]</c> because configuration binding adds the configured items to
+    /// the list it finds: a default of <c>[0]</c> would turn a configured <c>[2, 5]</c> into <c>[0, 2, 5]</c>.
+    /// </remarks>
+    /// <value>The default value is an empty list (shard 0).</value>
     [Required]
-    public IList<int> AssignedShards { get; set; } = [0];
+    public IList<int> AssignedShards { get; set; } = [];
 
     /// <summary>Gets or sets an optional slice id that namespaces the queue keys (<c>span-buf:q:&lt;slice&gt;-&lt;shard&gt;</c>).</summary>
     /// <value>The default value is <see langword="null"/> (no slice).</value>
@@ -135,6 +141,9 @@ public sealed class SpanBufferOptions
     /// <value>The default value is 1 second.</value>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Gets the shards to flush: <see cref="AssignedShards"/>, or shard 0 when it is empty.</summary>
+    internal IReadOnlyList<int> EffectiveShards => AssignedShards.Count == 0 ? [0] : [.. AssignedShards];
 
     /// <summary>A copy, so a buffer built from options is not changed behind its back (and past validation).</summary>
     internal SpanBufferOptions Clone()

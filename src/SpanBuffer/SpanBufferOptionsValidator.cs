@@ -45,11 +45,6 @@ internal sealed class SpanBufferOptionsValidator : IValidateOptions<SpanBufferOp
 
         if (options.AssignedShards is { } shards)
         {
-            if (shards.Count == 0)
-            {
-                builder.AddError("must contain at least one shard.", nameof(SpanBufferOptions.AssignedShards));
-            }
-
             if (shards.Any(s => s < 0))
             {
                 builder.AddError("must not contain negative shards.", nameof(SpanBufferOptions.AssignedShards));

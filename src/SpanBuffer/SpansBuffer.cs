@@ -211,7 +211,7 @@ public sealed partial class SpansBuffer : IDisposable
     private static List<QueueShard> QueueShards(SpanBufferOptions options)
     {
         var keys = new KeySchema(options.KeyPrefix);
-        return options.AssignedShards.Select(shard => new QueueShard(shard, keys.QueueKey(shard, options.SliceId))).ToList();
+        return options.EffectiveShards.Select(shard => new QueueShard(shard, keys.QueueKey(shard, options.SliceId))).ToList();
     }
 
     private static long Seconds(TimeSpan value) => (long)value.TotalSeconds;

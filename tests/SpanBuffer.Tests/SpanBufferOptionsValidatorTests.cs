@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace SpanBuffer.Tests;
@@ -48,7 +49,8 @@ public sealed class SpanBufferOptionsValidatorTests
         Assert.Equal(0, options.PipelineBatchSize);
         Assert.Equal(0, options.MaxSpansPerScriptCall);
         Assert.Equal("span-buf", options.KeyPrefix);
-        Assert.Equal([0], options.AssignedShards);
+        Assert.Empty(options.AssignedShards);
+        Assert.Equal([0], options.EffectiveShards);
         Assert.Null(options.SliceId);
     }
 
@@ -115,8 +117,30 @@ public sealed class SpanBufferOptionsValidatorTests
         AssertFails(o => o.KeyPrefix = null!, nameof(SpanBufferOptions.KeyPrefix));
     }
 
+    [Fact]
+    public void Validate_EmptyAssignedShards_IsValidAndMeansShardZero()
+    {
+        var options = new SpanBufferOptions { AssignedShards = [] };
+
+        Assert.True(new SpanBufferOptionsValidator().Validate(null, options).Succeeded);
+        Assert.Equal([0], options.EffectiveShards);
+    }
+
+    [Fact]
+    public void Bind_ConfiguredShards_ReplaceTheDefault()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["AssignedShards:0"] = "2", ["AssignedShards:1"] = "5" })
+            .Build();
+        var options = new SpanBufferOptions();
+
+        configuration.Bind(options);
+
+        Assert.Equal([2, 5], options.AssignedShards);
+        Assert.Equal([2, 5], options.EffectiveShards);
+    }
+
     [Theory]
-    [InlineData(new int[0], "at least one")]
     [InlineData(new[] { 0, -1 }, "negative")]
     [InlineData(new[] { 1, 2, 1 }, "twice")]
     public void Validate_BadAssignedShards_NamesAssignedShards(int[] shards, string reason)
@@ -201,7 +225,7 @@ public sealed class SpanBufferOptionsValidatorTests
         {
             o.MaxFlushSegments = 0;
             o.CompressionLevel = 23;
-            o.AssignedShards = [];
+            o.AssignedShards = [3, 3];
         });
 
         Assert.Contains(result.Failures!, f => f.Contains(nameof(SpanBufferOptions.MaxFlushSegments), StringComparison.Ordinal));

@@ -27,15 +27,6 @@ public static class SpanBufferServiceCollectionExtensions
         var options = services.AddOptions<SpanBufferOptions>();
         if (services.Any(d => d.ServiceType == typeof(IConfiguration)))
         {
-            // The binder appends configured list items to the default shard list ([0] plus 2, 5 gives 0, 2, 5),
-            // so configured shards replace the default instead. Runs before the bind, also on every reload.
-            options.Configure<IConfiguration>(static (o, configuration) =>
-            {
-                if (configuration.GetSection(SpanBufferOptions.SectionName).GetSection(nameof(SpanBufferOptions.AssignedShards)).GetChildren().Any())
-                {
-                    o.AssignedShards = [];
-                }
-            });
             options.BindConfiguration(SpanBufferOptions.SectionName);
         }
 

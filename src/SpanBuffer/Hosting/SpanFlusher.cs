@@ -238,7 +238,7 @@ public sealed class SpanFlusher : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         Interlocked.Exchange(ref _started, WallSeconds());
-        var shards = string.Join(',', _buffer.CurrentOptions.AssignedShards);
+        var shards = string.Join(',', _buffer.CurrentOptions.EffectiveShards);
         Log.FlusherStarted(_logger, shards);
         try
         {
