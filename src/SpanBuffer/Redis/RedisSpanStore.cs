@@ -11,8 +11,6 @@ internal sealed partial class RedisSpanStore(IDatabase database, KeySchema keys)
     private readonly IDatabase _database = database;
     private readonly KeySchema _keys = keys;
 
-    public KeySchema Keys => _keys;
-
     /// <summary>
     /// Waits for every pipelined reply before any is read, so a failure surfaces once and no faulted reply is left
     /// unobserved behind it.
