@@ -52,6 +52,18 @@ public sealed class PayloadCodecTests
     }
 
     [Fact]
+    public void Decode_CorruptFrame_AddsTheMemberAsOnePayloadInsteadOfThrowing()
+    {
+        var frame = PayloadCodec.Compress(Spans("{\"a\":1}", "{\"b\":2}"), 0);
+        var corrupt = frame[..(frame.Length / 2)];
+        var payloads = new List<ReadOnlyMemory<byte>>();
+
+        PayloadCodec.Decode(corrupt, payloads);
+
+        Assert.Equal(corrupt, Assert.Single(payloads).ToArray());
+    }
+
+    [Fact]
     public void Compress_SinglePayload_DecodesToThatPayload()
     {
         Assert.Equal(["{\"only\":true}"], Decode(PayloadCodec.Compress(Spans("{\"only\":true}"), 0)));

@@ -85,21 +85,17 @@ internal static class PayloadCodec
             return;
         }
 
-        var decompressor = t_decompressor ??= new Decompressor();
-        var size = Decompressor.GetDecompressedSize(member.Span);
         Memory<byte> content;
-        if (size > 0 && size <= int.MaxValue)
+        try
         {
-            content = arena?.Allocate((int)size) ?? new byte[size];
-            var written = decompressor.Unwrap(member.Span, content.Span);
-            if ((ulong)written != size)
-            {
-                throw new InvalidDataException($"zstd frame declared {size} bytes but held {written}.");
-            }
+            content = Decompress(member.Span, arena);
         }
-        else
+        catch (Exception ex) when (ex is ZstdException or InvalidDataException)
         {
-            content = decompressor.Unwrap(member.Span).ToArray();
+            // A corrupt frame must not fail every flush of its segment: keep it as one payload, which is not a
+            // JSON object and so is dropped and reported as an invalid payload (its other spans count as dropped).
+            payloads.Add(member);
+            return;
         }
 
         ReadOnlyMemory<byte> memory = content;
@@ -115,6 +111,25 @@ internal static class PayloadCodec
             payloads.Add(memory[..separator]);
             memory = memory[(separator + 1)..];
         }
+    }
+
+    private static Memory<byte> Decompress(ReadOnlySpan<byte> frame, Flush.PayloadArena? arena)
+    {
+        var decompressor = t_decompressor ??= new Decompressor();
+        var size = Decompressor.GetDecompressedSize(frame);
+        if (size == 0 || size > int.MaxValue)
+        {
+            return decompressor.Unwrap(frame).ToArray();
+        }
+
+        var content = arena?.Allocate((int)size) ?? new byte[size];
+        var written = decompressor.Unwrap(frame, content.Span);
+        if ((ulong)written != size)
+        {
+            throw new InvalidDataException($"zstd frame declared {size} bytes but held {written}.");
+        }
+
+        return content;
     }
 
     private static Compressor GetCompressor(int level)

@@ -115,6 +115,38 @@ public abstract class FlushLossTests(RedisFixture fixture) : FlushTestBase(fixtu
         await AssertNoKeysLeftAsync(prefix);
     }
 
+    [Fact]
+    public async Task Flush_CorruptZstdFrame_IsReportedAsLostWhileTheOtherSpansFlush()
+    {
+        var prefix = NewKeyPrefix();
+        using var buffer = CreateBuffer(new SpanBufferOptions { KeyPrefix = prefix });
+        var trace = NewTraceId();
+        var root = Create(trace, Id('a'), null, projectId: 3);
+        var children = new[] { Create(trace, Id('b'), Id('a'), projectId: 3), Create(trace, Id('c'), Id('a'), projectId: 3) };
+        await buffer.ProcessSpansAsync([root], Now, TestContext.Current.CancellationToken);
+        var rootPayloadKey = Assert.Single(await PayloadKeysAsync(prefix));
+        await buffer.ProcessSpansAsync(children, Now, TestContext.Current.CancellationToken);
+        var childPayloadKey = Assert.Single(await PayloadKeysAsync(prefix), key => key != rootPayloadKey);
+
+        // Replace the children's frame by its first half: the zstd magic survives, the frame does not.
+        var frame = (byte[])(await Db.SetMembersAsync(childPayloadKey)).Single()!;
+        await Db.KeyDeleteAsync(childPayloadKey);
+        await Db.SetAddAsync(childPayloadKey, frame[..(frame.Length / 2)]);
+
+        var result = await FlushAndDoneAsync(buffer, Now + 10);
+
+        var segment = Assert.Single(result.Segments);
+        Assert.Equal([Id('a')], segment.Spans.Select(s => s.SpanId));
+        Assert.Equal(
+            [new SegmentLoss(3, 1, SegmentLossReason.Dropped), new SegmentLoss(3, 1, SegmentLossReason.InvalidPayload)],
+            result.Losses.OrderBy(l => l.Reason));
+
+        // As for any lost span, only the redirects of the spans that were not flushed stay, until their TTL.
+        var redirects = $"{prefix}:ssr:{{3:{trace}}}";
+        Assert.Equal([redirects], await KeysAsync(prefix));
+        Assert.Equal([Id('b'), Id('c')], (await Db.HashKeysAsync(redirects)).Select(k => (string)k!).Order());
+    }
+
     private async Task<IReadOnlyList<string>> PayloadKeysAsync(string prefix) =>
         (await KeysAsync(prefix)).Where(k => k.StartsWith(prefix + ":s:", StringComparison.Ordinal)).ToList();
 }
