@@ -100,7 +100,7 @@ internal static class EndToEnd
                     gate.Release();
                 }
             }
-        });
+        }, "ingest");
         var memoryAfterIngest = await probe.UsedMemoryAsync();
         var queued = (await buffer.GetQueueSizesAsync(cancellationToken)).Sum(q => q.Segments);
         var payloadSets = await probe.CountKeysAsync(options.KeyPrefix + ":s:*");
@@ -147,7 +147,7 @@ internal static class EndToEnd
             }
 
             return segments;
-        });
+        }, "flush");
         var keysLeft = await probe.CountKeysAsync();
 
         output.WriteLine($"redis: {connectionString} ({probe.Primaries} primaries), batch size {settings.BatchSize}, shards {settings.Shards}, concurrency {settings.Concurrency}, compression level {options.CompressionLevel}");

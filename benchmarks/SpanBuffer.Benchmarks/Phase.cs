@@ -6,8 +6,15 @@ namespace SpanBuffer.Benchmarks;
 /// <summary>What one phase of the end-to-end run cost: wall time, client and redis-server CPU, allocations.</summary>
 internal sealed record Phase(TimeSpan Wall, TimeSpan ClientCpu, TimeSpan RedisCpu, long AllocatedBytes, long Result, int Gen0, int Gen2)
 {
-    public static async Task<Phase> MeasureAsync(RedisProbe probe, Func<Task<long>> run)
+    public static async Task<Phase> MeasureAsync(RedisProbe probe, Func<Task<long>> run, string name = "")
     {
+        var control = Environment.GetEnvironmentVariable("SPANBUFFER_PERF_CONTROL");
+        var profiled = control is not null && Environment.GetEnvironmentVariable("SPANBUFFER_PERF_PHASE") == name;
+        if (profiled)
+        {
+            File.WriteAllText(control!, "enable\n");
+        }
+
         var process = Process.GetCurrentProcess();
         var redisBefore = await probe.CpuSecondsAsync();
         var cpuBefore = process.TotalProcessorTime;
@@ -17,6 +24,10 @@ internal sealed record Phase(TimeSpan Wall, TimeSpan ClientCpu, TimeSpan RedisCp
         var started = Stopwatch.GetTimestamp();
         var result = await run();
         var wall = Stopwatch.GetElapsedTime(started);
+        if (profiled)
+        {
+            File.WriteAllText(control!, "disable\n");
+        }
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         process.Refresh();
         var cpu = process.TotalProcessorTime - cpuBefore;
