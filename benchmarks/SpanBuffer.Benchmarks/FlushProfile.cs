@@ -1,48 +1,81 @@
+using System.Diagnostics;
 using SpanBuffer.Flush;
+using SpanBuffer.Models;
 using SpanBuffer.Redis;
 using StackExchange.Redis;
 
 namespace SpanBuffer.Benchmarks;
 
-/// <summary>Allocations of each flush step over a whole workload (diagnostics for optimisation work).</summary>
+/// <summary>
+/// Where flush cost goes, step by step (diagnostics for optimisation work): ingests a workload, then flushes it
+/// through the store steps one at a time and charges each step its wall time, client CPU, redis-server CPU and
+/// managed allocations. Two passes under other key prefixes warm the JIT up; the third is reported.
+/// </summary>
 internal static class FlushProfile
 {
+    private static readonly string[] s_steps = ["candidates", "load", "build", "messages", "cleanup"];
+
     public static async Task<int> RunAsync(string[] args, TextWriter output)
     {
         await using var server = await EndToEnd.StartLocalRedisAsync(CancellationToken.None);
-        using var redis = await ConnectionMultiplexer.ConnectAsync(server.EndPoint);
+        using var redis = await ConnectionMultiplexer.ConnectAsync(server.EndPoint + ",allowAdmin=true");
+        var probe = new RedisProbe(redis);
         var spans = Workload.Load(args[0], 4);
-        var options = new SpanBufferOptions { AssignedShards = [0, 1, 2, 3] };
-        using var buffer = new SpansBuffer(redis, options);
-        foreach (var batch in spans.Chunk(1000))
+        foreach (var prefix in new[] { "warm-up-1", "warm-up-2", SegmentKey.DefaultPrefix })
         {
-            await buffer.ProcessSpansAsync(batch, 1700000000);
+            var options = new SpanBufferOptions { AssignedShards = [0, 1, 2, 3], KeyPrefix = prefix };
+            using var buffer = new SpansBuffer(redis, options);
+            foreach (var batch in spans.Chunk(1000))
+            {
+                await buffer.ProcessSpansAsync(batch, 1700000000);
+            }
+
+            var costs = await FlushAllAsync(redis, probe, options);
+            if (prefix == SegmentKey.DefaultPrefix)
+            {
+                output.WriteLine($"{spans.Count} spans, per span and step: wall, client CPU, redis-server CPU, allocated");
+                foreach (var (step, cost) in s_steps.Zip(costs))
+                {
+                    output.WriteLine($"  {step,-10} {cost.Wall.TotalMicroseconds / spans.Count,6:F2} us {cost.Client.TotalMicroseconds / spans.Count,6:F2} us {cost.Redis * 1e6 / spans.Count,6:F2} us {cost.Allocated / spans.Count,6} B");
+                }
+
+                var total = costs.Aggregate((a, b) => a + b);
+                output.WriteLine($"  {"total",-10} {total.Wall.TotalMicroseconds / spans.Count,6:F2} us {total.Client.TotalMicroseconds / spans.Count,6:F2} us {total.Redis * 1e6 / spans.Count,6:F2} us {total.Allocated / spans.Count,6} B");
+            }
         }
 
+        return 0;
+    }
+
+    private static async Task<StepCost[]> FlushAllAsync(IConnectionMultiplexer redis, RedisProbe probe, SpanBufferOptions options)
+    {
         var store = new RedisSpanStore(redis.GetDatabase(), new KeySchema(options.KeyPrefix));
-        var shards = Enumerable.Range(0, 4).Select(s => new QueueShard(s, $"span-buf:q:{s}")).ToList();
-        long candidatesBytes = 0, loadBytes = 0, buildBytes = 0, messageBytes = 0, cleanupBytes = 0;
-        var arena = new PayloadArena.Pool();
+        var shards = options.AssignedShards.Select(s => new QueueShard(s, $"{options.KeyPrefix}:q:{s}")).ToList();
+        var costs = new StepCost[s_steps.Length];
+        var arenas = new PayloadArena.Pool();
         var sink = new System.Buffers.ArrayBufferWriter<byte>(1 << 20);
+        var meter = new StepMeter(probe);
         while (true)
         {
-            var a = GC.GetTotalAllocatedBytes(true);
+            await meter.StartAsync();
             var candidates = await store.LoadFlushCandidatesAsync(shards, 1700010000, 125);
-            var b = GC.GetTotalAllocatedBytes(true);
-            candidatesBytes += b - a;
+            costs[0] += await meter.StopAsync();
             if (candidates.Count == 0)
             {
                 break;
             }
 
             var stats = new FlushStats(TimeProvider.System);
-            var payloadArena = arena.Rent();
-            var loaded = await store.LoadSegmentsAsync(candidates, 100, stats, payloadArena);
-            var c = GC.GetTotalAllocatedBytes(true);
-            loadBytes += c - b;
+            var arena = arenas.Rent();
+            await meter.StartAsync();
+            var loaded = await store.LoadSegmentsAsync(candidates, options.SegmentPageSize, stats, arena);
+            costs[1] += await meter.StopAsync();
+
+            await meter.StartAsync();
             var built = SegmentAssembler.Build(loaded, 125, stats);
-            var d = GC.GetTotalAllocatedBytes(true);
-            buildBytes += d - c;
+            costs[2] += await meter.StopAsync();
+
+            await meter.StartAsync();
             foreach (var segment in built)
             {
                 foreach (var message in segment.Flushed.ToMessages(options.MaxSegmentBytes))
@@ -52,14 +85,49 @@ internal static class FlushProfile
                 }
             }
 
-            var e = GC.GetTotalAllocatedBytes(true);
-            messageBytes += e - d;
+            costs[3] += await meter.StopAsync();
+
+            await meter.StartAsync();
             await store.CleanupFlushedSegmentsAsync(SegmentAssembler.Distinct(built));
-            cleanupBytes += GC.GetTotalAllocatedBytes(true) - e;
-            arena.Return(payloadArena);
+            costs[4] += await meter.StopAsync();
+            arenas.Return(arena);
         }
 
-        output.WriteLine($"per span: candidates {candidatesBytes / spans.Count} B, load {loadBytes / spans.Count} B, build {buildBytes / spans.Count} B, messages {messageBytes / spans.Count} B, cleanup {cleanupBytes / spans.Count} B");
-        return 0;
+        return costs;
+    }
+
+    private readonly record struct StepCost(TimeSpan Wall, TimeSpan Client, double Redis, long Allocated)
+    {
+        public static StepCost operator +(StepCost a, StepCost b) =>
+            new(a.Wall + b.Wall, a.Client + b.Client, a.Redis + b.Redis, a.Allocated + b.Allocated);
+    }
+
+    /// <summary>Measures one step; the probe's own INFO calls fall outside the measured interval.</summary>
+    private sealed class StepMeter(RedisProbe probe)
+    {
+        private readonly Process _process = Process.GetCurrentProcess();
+        private long _started;
+        private TimeSpan _cpu;
+        private double _redis;
+        private long _allocated;
+
+        public async Task StartAsync()
+        {
+            _redis = await probe.CpuSecondsAsync();
+            _process.Refresh();
+            _cpu = _process.TotalProcessorTime;
+            _allocated = GC.GetTotalAllocatedBytes(precise: true);
+            _started = Stopwatch.GetTimestamp();
+        }
+
+        public async Task<StepCost> StopAsync()
+        {
+            var wall = Stopwatch.GetElapsedTime(_started);
+            var allocated = GC.GetTotalAllocatedBytes(precise: true) - _allocated;
+            _process.Refresh();
+            var cpu = _process.TotalProcessorTime - _cpu;
+            var redis = await probe.CpuSecondsAsync() - _redis;
+            return new StepCost(wall, cpu, redis, allocated);
+        }
     }
 }
