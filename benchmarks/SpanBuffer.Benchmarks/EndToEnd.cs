@@ -56,9 +56,11 @@ internal static class EndToEnd
         if (settings.WarmUpSpans > 0)
         {
             // JIT and connection warm-up on a slice of the workload under another prefix, so the figures are steady state.
+            // Small flush cycles run the per-cycle code often enough for the tiered JIT to finish optimising it.
             var warmUp = spans.Take(settings.WarmUpSpans).ToList();
             var warmUpOptions = options.Clone();
             warmUpOptions.KeyPrefix = options.KeyPrefix + "-warmup";
+            warmUpOptions.MaxFlushSegments = Math.Min(options.MaxFlushSegments, 50);
             using var warmUpBuffer = new SpansBuffer(redis, warmUpOptions);
             foreach (var batch in warmUp.Chunk(settings.BatchSize))
             {
@@ -106,7 +108,7 @@ internal static class EndToEnd
         var payloadSets = await probe.CountKeysAsync(options.KeyPrefix + ":s:*");
 
         GC.Collect();
-        var seen = new SpanTally();
+        var seen = new SpanTally(spans.Count);
         TimeSpan loadIds = default, loadData = default, decompress = default, build = default, cleanup = default;
         var flush = await Phase.MeasureAsync(probe, async () =>
         {
