@@ -58,7 +58,7 @@ internal static class FlushProfile
         while (true)
         {
             await meter.StartAsync();
-            var candidates = await store.LoadFlushCandidatesAsync(shards, 1700010000, 125);
+            var candidates = (await store.LoadFlushCandidatesAsync(shards, 1700010000, 125)).Candidates;
             costs[0] += await meter.StopAsync();
             if (candidates.Count == 0)
             {

@@ -24,6 +24,7 @@ public sealed record FlushResult(
 /// <param name="DroppedSpans">Spans counted at ingest but not found.</param>
 /// <param name="InvalidPayloads">Stored payloads that were not JSON objects.</param>
 /// <param name="ExpiredSegments">Empty segments whose data expired before the flush.</param>
+/// <param name="CorruptEntries">Queue members, counters and keys that were corrupt and skipped (see the CorruptEntriesSkipped log event).</param>
 /// <param name="AnyShardAtLimit">Whether a segment reached the per-shard flush limit.</param>
 /// <param name="LoadCandidates">Time spent reading the queues.</param>
 /// <param name="AcquireLocks">Time spent taking flush locks.</param>
@@ -42,6 +43,7 @@ public sealed record FlushStatsSnapshot(
     long DroppedSpans,
     long InvalidPayloads,
     long ExpiredSegments,
+    long CorruptEntries,
     bool AnyShardAtLimit,
     TimeSpan LoadCandidates,
     TimeSpan AcquireLocks,

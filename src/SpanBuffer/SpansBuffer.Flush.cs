@@ -44,7 +44,15 @@ public sealed partial class SpansBuffer
     private static async Task<IReadOnlyList<FlushCandidate>> LoadFlushCandidatesAsync(FlushContext flush, CancellationToken cancellationToken)
     {
         var started = flush.Time.GetTimestamp();
-        var candidates = await flush.Store.LoadFlushCandidatesAsync(flush.Shards, flush.Now, flush.MaxSegmentsPerShard).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var (candidates, corrupt) = await flush.Store.LoadFlushCandidatesAsync(flush.Shards, flush.Now, flush.MaxSegmentsPerShard).WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (corrupt.Count > 0)
+        {
+            // Not segments, so nothing to hand off: remove them now, or they would come back every cycle.
+            flush.Stats.CorruptQueueMembers = corrupt.Count;
+            flush.Stats.NoteCorrupt($"{corrupt[0].QueueKey} member {corrupt[0].Member}");
+            await flush.Store.RemoveQueueMembersAsync(corrupt).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         flush.Stats.Candidates = candidates.Count;
         flush.Stats.LoadCandidates = flush.Time.GetElapsedTime(started);
         return candidates;

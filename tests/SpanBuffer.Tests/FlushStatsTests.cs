@@ -257,13 +257,60 @@ public sealed class FlushStatsTests : IDisposable
     [Fact]
     public void ToSnapshot_CopiesEveryCountAndLatency()
     {
-        var snapshot = CreateSut().ToSnapshot();
+        var stats = CreateSut();
+        stats.CorruptQueueMembers = 1;
+        stats.CorruptCounters = 2;
+        stats.CountWrongTypeKey("span-buf:mk:{1:t}:r");
+
+        var snapshot = stats.ToSnapshot();
 
         Assert.Equal(
             new FlushStatsSnapshot(
-                9, 7, 2, 6, 1, 4, 40, 3, 5, 8, true,
+                9, 7, 2, 6, 1, 4, 40, 3, 5, 8, 4, true,
                 TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(3),
                 TimeSpan.FromMilliseconds(4), TimeSpan.FromMilliseconds(6), TimeSpan.FromMilliseconds(30)),
             snapshot);
+    }
+
+    [Fact]
+    public void Publish_CorruptEntries_CountsEachKindAndLogsOneWarningWithAnExample()
+    {
+        using var corrupt = new MetricCollector<long>(_metrics.FlushCorruptEntries);
+        var stats = CreateSut();
+        stats.CorruptQueueMembers = 2;
+        stats.CorruptCounters = 1;
+        stats.NoteCorrupt("span-buf:q:0 member not-a-segment-key");
+        stats.CountWrongTypeKey("span-buf:mk:{1:t}:r");
+        stats.CountWrongTypeKey("span-buf:s:{1:t:x}:x");
+
+        stats.Publish(_metrics, _logger);
+
+        var byKind = corrupt.GetMeasurementSnapshot().ToDictionary(m => (string)m.Tags["kind"]!, m => m.Value);
+        Assert.Equal(new Dictionary<string, long> { ["queue_member"] = 2, ["counter"] = 1, ["wrong_type"] = 2 }, byKind);
+        var warning = Assert.Single(_logger.Collector.GetSnapshot(), r => r.Id.Id == 6);
+        Assert.Equal("CorruptEntriesSkipped", warning.Id.Name);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal("5", warning.GetStructuredStateValue("CorruptCount"));
+        Assert.Equal("span-buf:q:0 member not-a-segment-key", warning.GetStructuredStateValue("Example"));
+        Assert.Equal(2, _logger.Collector.Count);
+    }
+
+    [Fact]
+    public void NoteCorrupt_LongExample_KeepsTheFirstShortened()
+    {
+        var stats = new FlushStats(_time);
+
+        stats.NoteCorrupt(new string('k', 500));
+        stats.NoteCorrupt("second");
+
+        Assert.Equal(new string('k', 200) + "…", stats.CorruptExample);
+    }
+
+    [Fact]
+    public void Publish_NoCorruptEntries_LogsNoCorruptionWarning()
+    {
+        CreateSut().Publish(_metrics, _logger);
+
+        Assert.DoesNotContain(_logger.Collector.GetSnapshot(), r => r.Id.Id == 6);
     }
 }

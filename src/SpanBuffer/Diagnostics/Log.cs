@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Warning, "Flushed {SegmentCount} segments ({SpanCount} spans, {EmptyCount} empty, {ContendedCount} lock contentions, at limit: {AnyShardAtLimit}) in {ElapsedMs:F1} ms and lost {LostSpanCount} spans: {DroppedCount} ingested but missing, {InvalidCount} not JSON objects; {ExpiredSegmentCount} segments expired before the flush", EventName = "SpansLost")]
     public static partial void SpansLost(ILogger logger, int segmentCount, long spanCount, int emptyCount, int contendedCount, bool anyShardAtLimit, double elapsedMs, long lostSpanCount, long droppedCount, long invalidCount, long expiredSegmentCount);
 
+    [LoggerMessage(6, LogLevel.Warning, "Flush skipped {CorruptCount} corrupt Redis entries: {QueueMemberCount} queue members that are not segment keys (removed from their queue), {CounterCount} ingest counters that are not integers (read as missing), {WrongTypeCount} member indexes or payload sets of the wrong type (read as empty); for example {Example}", EventName = "CorruptEntriesSkipped")]
+    public static partial void CorruptEntriesSkipped(ILogger logger, long corruptCount, int queueMemberCount, int counterCount, int wrongTypeCount, string example);
+
     [LoggerMessage(5, LogLevel.Debug, "Cleaned up {SegmentCount} flushed segments in {ElapsedMs:F1} ms", EventName = "CleanupCompleted")]
     public static partial void CleanupCompleted(ILogger logger, int segmentCount, double elapsedMs);
 

@@ -51,6 +51,7 @@ internal sealed class SpanBufferMetrics : IDisposable
         FlushEmptySegments = meter.CreateCounter<long>("spanbuffer.flush.empty_segments", "{segment}", "Flushed segments with no data (cleaned, never produced).");
         FlushLostSpans = meter.CreateCounter<long>("spanbuffer.flush.lost_spans", "{span}", "Spans ingested but not flushed (reason: dropped, invalid_payload).");
         FlushExpiredSegments = meter.CreateCounter<long>("spanbuffer.flush.expired_segments", "{segment}", "Empty segments whose data expired (TTL) before the flush.");
+        FlushCorruptEntries = meter.CreateCounter<long>("spanbuffer.flush.corrupt_entries", "{entry}", "Redis entries a flush could not read and skipped (kind: queue_member, counter, wrong_type).");
         CleanupDuration = meter.CreateHistogram<double>("spanbuffer.cleanup.duration", "s", "Duration of the cleanup after a flush was handed off.");
         CleanupSegments = meter.CreateCounter<long>("spanbuffer.cleanup.segments", "{segment}", "Segments cleaned up.");
 
@@ -113,6 +114,8 @@ internal sealed class SpanBufferMetrics : IDisposable
 
     public Counter<long> FlushExpiredSegments { get; }
 
+    public Counter<long> FlushCorruptEntries { get; }
+
     public Histogram<double> CleanupDuration { get; }
 
     public Counter<long> CleanupSegments { get; }
@@ -140,6 +143,8 @@ internal sealed class SpanBufferMetrics : IDisposable
     public static KeyValuePair<string, object?> Shard(int shard) => new("shard", shard);
 
     public static KeyValuePair<string, object?> Reason(string reason) => new("reason", reason);
+
+    public static KeyValuePair<string, object?> Kind(string kind) => new("kind", kind);
 
     public static TagList ErrorType(Exception? error)
     {

@@ -9,6 +9,11 @@ namespace SpanBuffer.Flush;
 /// </summary>
 internal sealed class FlushStats(TimeProvider time)
 {
+    private const int MaxExampleLength = 200;
+
+    private int _wrongTypeKeys;
+    private string? _corruptExample;
+
     public TimeProvider Time { get; } = time;
 
     public Dictionary<int, int> CandidatesPerShard { get; } = [];
@@ -32,6 +37,20 @@ internal sealed class FlushStats(TimeProvider time)
     public long InvalidPayloads { get; set; }
 
     public long ExpiredSegments { get; set; }
+
+    /// <summary>Gets or sets the queue members that were not segment keys (removed from their queue).</summary>
+    public int CorruptQueueMembers { get; set; }
+
+    /// <summary>Gets or sets the ingest counters that were not integers (read as missing).</summary>
+    public int CorruptCounters { get; set; }
+
+    /// <summary>Gets the member indexes and payload sets of the wrong type (read as empty).</summary>
+    public int WrongTypeKeys => _wrongTypeKeys;
+
+    public long CorruptEntries => CorruptQueueMembers + CorruptCounters + WrongTypeKeys;
+
+    /// <summary>Gets one corrupt key or queue member, for the log line.</summary>
+    public string? CorruptExample => _corruptExample;
 
     public bool AnyShardAtLimit { get; set; }
 
@@ -57,6 +76,17 @@ internal sealed class FlushStats(TimeProvider time)
 
     public Exception? Error { get; set; }
 
+    /// <summary>Counts a key of the wrong type; safe to call from concurrent reply continuations.</summary>
+    public void CountWrongTypeKey(string key)
+    {
+        Interlocked.Increment(ref _wrongTypeKeys);
+        NoteCorrupt(key);
+    }
+
+    /// <summary>Keeps the first corrupt key or member seen, shortened, as the example the log line shows.</summary>
+    public void NoteCorrupt(string example) =>
+        Interlocked.CompareExchange(ref _corruptExample, example.Length > MaxExampleLength ? example[..MaxExampleLength] + "…" : example, null);
+
     public FlushStatsSnapshot ToSnapshot() => new(
         Candidates,
         LocksAcquired,
@@ -68,6 +98,7 @@ internal sealed class FlushStats(TimeProvider time)
         DroppedSpans,
         InvalidPayloads,
         ExpiredSegments,
+        CorruptEntries,
         AnyShardAtLimit,
         LoadCandidates,
         AcquireLocks,
@@ -103,6 +134,9 @@ internal sealed class FlushStats(TimeProvider time)
         metrics.FlushLostSpans.Add(DroppedSpans, SpanBufferMetrics.Reason("dropped"));
         metrics.FlushLostSpans.Add(InvalidPayloads, SpanBufferMetrics.Reason("invalid_payload"));
         metrics.FlushExpiredSegments.Add(ExpiredSegments);
+        metrics.FlushCorruptEntries.Add(CorruptQueueMembers, SpanBufferMetrics.Kind("queue_member"));
+        metrics.FlushCorruptEntries.Add(CorruptCounters, SpanBufferMetrics.Kind("counter"));
+        metrics.FlushCorruptEntries.Add(WrongTypeKeys, SpanBufferMetrics.Kind("wrong_type"));
         metrics.FlushCycleSegments.Record(SegmentsLoaded);
         foreach (var spans in SpansPerSegment)
         {
@@ -117,6 +151,11 @@ internal sealed class FlushStats(TimeProvider time)
         foreach (var bytes in IngestedBytesPerSegment)
         {
             metrics.FlushSegmentIngestedBytes.Record(bytes);
+        }
+
+        if (CorruptEntries > 0)
+        {
+            Log.CorruptEntriesSkipped(logger, CorruptEntries, CorruptQueueMembers, CorruptCounters, WrongTypeKeys, CorruptExample ?? string.Empty);
         }
 
         if (Error is not null)

@@ -1,5 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using System.Text.Unicode;
 using SpanBuffer.Models;
+using StackExchange.Redis;
 
 namespace SpanBuffer.Redis;
 
@@ -38,6 +41,26 @@ internal sealed class KeySchema(string prefix)
     public string IngestedCountKey(string segmentKey) => string.Concat(Prefix, ":ic:", segmentKey);
 
     public string IngestedBytesKey(string segmentKey) => string.Concat(Prefix, ":ibc:", segmentKey);
+
+    /// <summary>Reads a queue member as a segment key: valid UTF-8 in the current or the legacy segment key form.</summary>
+    public static bool TryReadSegmentKey(RedisValue member, [NotNullWhen(true)] out string? segmentKey)
+    {
+        segmentKey = null;
+        var bytes = (ReadOnlyMemory<byte>)member;
+        if (member.IsNullOrEmpty || !Utf8.IsValid(bytes.Span))
+        {
+            return false;
+        }
+
+        var text = (string)member!;
+        if (!Models.SegmentKey.TryParse(text, out _))
+        {
+            return false;
+        }
+
+        segmentKey = text;
+        return true;
+    }
 
     public string FlushLockKey(string segmentKey) => string.Concat(Prefix, ":fl:", segmentKey);
 }

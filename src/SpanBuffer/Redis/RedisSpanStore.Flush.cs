@@ -10,10 +10,18 @@ internal readonly record struct QueueShard(int Shard, string QueueKey);
 
 internal sealed partial class RedisSpanStore
 {
+    /// <summary>Redirect fields per HDEL and queue entries per ZREM, as the reference batches them.</summary>
     private const int CleanupBatchSize = 100;
 
-    /// <summary>Per shard, the segments whose deadline is at most <paramref name="now"/>, oldest first (reference §4.2).</summary>
-    public async Task<IReadOnlyList<FlushCandidate>> LoadFlushCandidatesAsync(IReadOnlyList<QueueShard> shards, long now, int maxPerShard)
+    /// <summary>Keys per multi-key command (MGET, UNLINK) on a standalone server, where all keys share one "slot".</summary>
+    private const int MaxKeysPerCommand = 1000;
+
+    /// <summary>
+    /// Per shard, the segments whose deadline is at most <paramref name="now"/>, oldest first (reference §4.2). Queue
+    /// members that are not segment keys (corruption, a foreign writer) come back apart, so they can be removed
+    /// instead of failing every flush of their shard.
+    /// </summary>
+    public async Task<LoadedCandidates> LoadFlushCandidatesAsync(IReadOnlyList<QueueShard> shards, long now, int maxPerShard)
     {
         var pending = new List<(QueueShard Shard, Task<SortedSetEntry[]> Reply)>(shards.Count);
         foreach (var shard in shards)
@@ -23,15 +31,38 @@ internal sealed partial class RedisSpanStore
 
         await WhenAllAnswered(pending.Select(p => p.Reply)).ConfigureAwait(false);
         var candidates = new List<FlushCandidate>();
+        var corrupt = new List<CorruptQueueMember>();
         foreach (var (shard, reply) in pending)
         {
             foreach (var entry in await reply.ConfigureAwait(false))
             {
-                candidates.Add(new FlushCandidate(shard.Shard, shard.QueueKey, entry.Element!, (long)entry.Score));
+                if (KeySchema.TryReadSegmentKey(entry.Element, out var segmentKey))
+                {
+                    candidates.Add(new FlushCandidate(shard.Shard, shard.QueueKey, segmentKey, (long)entry.Score));
+                }
+                else
+                {
+                    corrupt.Add(new CorruptQueueMember(shard.QueueKey, entry.Element));
+                }
             }
         }
 
-        return candidates;
+        return new LoadedCandidates(candidates, corrupt);
+    }
+
+    /// <summary>Removes queue members that are not segment keys: there is nothing to deliver for them.</summary>
+    public async Task RemoveQueueMembersAsync(IReadOnlyList<CorruptQueueMember> members)
+    {
+        var removals = new List<Task>();
+        foreach (var queue in members.GroupBy(m => m.QueueKey, StringComparer.Ordinal))
+        {
+            foreach (var batch in queue.Select(m => m.Member).Chunk(CleanupBatchSize))
+            {
+                removals.Add(_database.SortedSetRemoveAsync(queue.Key, batch));
+            }
+        }
+
+        await Task.WhenAll(removals).ConfigureAwait(false);
     }
 
     /// <summary>Takes a <c>SET NX EX</c> flush lock per candidate and keeps the winners, in order (reference §4.3).</summary>
@@ -61,65 +92,97 @@ internal sealed partial class RedisSpanStore
     /// (reference §4.4). A payload key listed by several segments feeds only the last of them. Decompressed payloads
     /// live in <paramref name="arena"/> when given: the loaded segments are valid until it is reset.
     /// </summary>
+    /// <remarks>
+    /// Counters are read with one <c>MGET</c> per hash slot (on a standalone server a few per flush, on a cluster one
+    /// per segment). Corrupt data does not fail the flush: a counter that is not an integer reads as missing, and an
+    /// index or payload set of the wrong type as empty; <paramref name="stats"/> counts both.
+    /// </remarks>
     public async Task<IReadOnlyList<LoadedSegment>> LoadSegmentsAsync(IReadOnlyList<FlushCandidate> candidates, int pageSize, FlushStats stats, PayloadArena? arena = null)
     {
-        var indexes = new List<(FlushCandidate Candidate, SegmentKey Segment, Task<RedisValue[]> Members)>(candidates.Count);
-        foreach (var candidate in candidates)
+        var segments = new SegmentKey[candidates.Count];
+        var indexes = new Task<RedisValue[]>[candidates.Count];
+        for (var i = 0; i < candidates.Count; i++)
         {
-            var segment = SegmentKey.Parse(candidate.SegmentKey);
-            indexes.Add((candidate, segment, _database.SetMembersAsync(_keys.MemberKeysKey(segment))));
+            segments[i] = SegmentKey.Parse(candidates[i].SegmentKey);
+            indexes[i] = _database.SetMembersAsync(_keys.MemberKeysKey(segments[i]));
         }
 
-        await WhenAllAnswered(indexes.Select(i => i.Members)).ConfigureAwait(false);
+        var counterReads = new List<(List<int> Segments, Task<RedisValue[]> Reply)>();
+        foreach (var batch in BatchesBySlot(candidates.Count, i => _keys.IngestedCountKey(candidates[i].SegmentKey), 2, MaxKeysPerCommand))
+        {
+            var keys = new RedisKey[batch.Count * 2];
+            for (var j = 0; j < batch.Count; j++)
+            {
+                keys[2 * j] = _keys.IngestedCountKey(candidates[batch[j]].SegmentKey);
+                keys[2 * j + 1] = _keys.IngestedBytesKey(candidates[batch[j]].SegmentKey);
+            }
+
+            counterReads.Add((batch, _database.StringGetAsync(keys)));
+        }
+
+        // Every reply answered before any is read; a wrong-type index is tolerated, any other failure fails the load.
+        await ((Task)Task.WhenAll(indexes)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        ThrowUnlessEveryFaultIsWrongType(indexes);
+
+        // A payload key listed by several segments (a replayed subsegment merged, then detached) feeds the last one.
+        var payloadKeys = new List<string>[candidates.Count];
         var owners = new Dictionary<string, int>(StringComparer.Ordinal);
-        var segments = new List<PendingSegment>(indexes.Count);
-        foreach (var (candidate, segment, members) in indexes)
+        for (var i = 0; i < candidates.Count; i++)
         {
-            var payloadKeys = new List<string>();
-            foreach (var salt in await members.ConfigureAwait(false))
+            var salts = ReadSet(indexes[i], _keys.MemberKeysKey(segments[i]), stats);
+            var keys = new List<string>(salts.Length);
+            foreach (var salt in salts)
             {
-                var payloadKey = _keys.PayloadKeyFromMember(segment, salt!);
-                payloadKeys.Add(payloadKey);
-                owners[payloadKey] = segments.Count;
+                var payloadKey = _keys.PayloadKeyFromMember(segments[i], salt!);
+                keys.Add(payloadKey);
+                owners[payloadKey] = i;
             }
 
-            // Both counters share the segment's hash tag, so one MGET reads them.
-            segments.Add(new PendingSegment(
-                candidate,
-                payloadKeys,
-                _database.StringGetAsync([_keys.IngestedCountKey(candidate.SegmentKey), _keys.IngestedBytesKey(candidate.SegmentKey)])));
+            payloadKeys[i] = keys;
         }
 
-        var scans = new List<(int Owner, Task<List<RedisValue>> Members)>(owners.Count);
-        foreach (var (payloadKey, owner) in owners)
+        var scans = new Dictionary<string, Task<List<RedisValue>>>(owners.Count, StringComparer.Ordinal);
+        foreach (var payloadKey in owners.Keys)
         {
-            scans.Add((owner, ScanAsync(payloadKey, pageSize)));
+            scans.Add(payloadKey, ScanAsync(payloadKey, pageSize, stats));
         }
 
-        await WhenAllAnswered(scans.Select(s => (Task)s.Members).Concat(segments.Select(s => s.Counters))).ConfigureAwait(false);
-        var payloads = new List<ReadOnlyMemory<byte>>[segments.Count];
-        foreach (var (owner, members) in scans)
+        await WhenAllAnswered(scans.Values.Concat<Task>(counterReads.Select(c => c.Reply))).ConfigureAwait(false);
+        var metadata = new SegmentIngestMetadata[candidates.Count];
+        foreach (var (batch, reply) in counterReads)
         {
-            var list = payloads[owner] ??= [];
-            var scanned = await members.ConfigureAwait(false);
-            var started = stats.Time.GetTimestamp();
-            foreach (var member in scanned)
+            var values = await reply.ConfigureAwait(false);
+            for (var j = 0; j < batch.Count; j++)
             {
-                PayloadCodec.Decode((ReadOnlyMemory<byte>)member, list, arena);
+                var segmentKey = candidates[batch[j]].SegmentKey;
+                metadata[batch[j]] = new SegmentIngestMetadata(
+                    ReadCounter(values[2 * j], segmentKey, _keys.IngestedCountKey, stats),
+                    ReadCounter(values[2 * j + 1], segmentKey, _keys.IngestedBytesKey, stats));
+            }
+        }
+
+        var started = stats.Time.GetTimestamp();
+        var loaded = new List<LoadedSegment>(candidates.Count);
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            var payloads = new List<ReadOnlyMemory<byte>>();
+            foreach (var payloadKey in payloadKeys[i])
+            {
+                if (owners[payloadKey] != i)
+                {
+                    continue;
+                }
+
+                foreach (var member in await scans[payloadKey].ConfigureAwait(false))
+                {
+                    PayloadCodec.Decode((ReadOnlyMemory<byte>)member, payloads, arena);
+                }
             }
 
-            stats.Decompress += stats.Time.GetElapsedTime(started);
+            loaded.Add(new LoadedSegment(candidates[i], payloads, payloadKeys[i], metadata[i]));
         }
 
-        var loaded = new List<LoadedSegment>(segments.Count);
-        for (var i = 0; i < segments.Count; i++)
-        {
-            var segment = segments[i];
-            var counters = await segment.Counters.ConfigureAwait(false);
-            var metadata = new SegmentIngestMetadata(ToInt64(counters[0]), ToInt64(counters[1]));
-            loaded.Add(new LoadedSegment(segment.Candidate, payloads[i] ?? [], segment.PayloadKeys, metadata));
-        }
-
+        stats.Decompress += stats.Time.GetElapsedTime(started);
         return loaded;
     }
 
@@ -146,54 +209,59 @@ internal sealed partial class RedisSpanStore
     /// Deletes what was flushed (reference §4.8): metadata, redirects of the flushed spans, the member index and
     /// payload sets when they were loaded, the flush lock, and the queue entries.
     /// </summary>
+    /// <remarks>
+    /// Keys go with one <c>UNLINK</c> per hash slot (on a standalone server a few per flush; on a cluster one per
+    /// segment's metadata and one per payload set), redirects with one <c>HDEL</c> per segment, queue entries last
+    /// with <c>ZREM</c> in batches of 100. <c>UNLINK</c> frees large payload sets off Redis's main thread.
+    /// </remarks>
     public async Task CleanupFlushedSegmentsAsync(IReadOnlyList<FlushedSegment> segments)
     {
-        var writes = new List<Task>();
+        var keys = new List<RedisKey>(segments.Count * 7);
+        var writes = new List<Task>(segments.Count + 8);
         var queueRemovals = new Dictionary<string, List<RedisValue>>(StringComparer.Ordinal);
-
-        // One UNLINK per hash slot: payload sets spread over the cluster, so there it is mostly one per key; a
-        // standalone server (no slots) takes them all in one command. UNLINK frees large sets off the main thread.
-        var payloadKeysBySlot = new Dictionary<int, List<RedisKey>>();
         foreach (var flushed in segments)
         {
             var segmentKey = flushed.SegmentKey;
             var segment = SegmentKey.Parse(segmentKey);
 
-            // One DEL: these keys share the segment's hash tag. The lock goes with the data, atomically.
-            var metadataKeys = new List<RedisKey>(5)
-            {
-                _keys.HasRootKey(segmentKey),
-                _keys.IngestedCountKey(segmentKey),
-                _keys.IngestedBytesKey(segmentKey),
-                _keys.FlushLockKey(segmentKey),
-            };
+            // The lock goes with the data.
+            keys.Add(_keys.HasRootKey(segmentKey));
+            keys.Add(_keys.IngestedCountKey(segmentKey));
+            keys.Add(_keys.IngestedBytesKey(segmentKey));
+            keys.Add(_keys.FlushLockKey(segmentKey));
             if (flushed.PayloadKeys.Count > 0)
             {
-                metadataKeys.Add(_keys.MemberKeysKey(segment));
+                keys.Add(_keys.MemberKeysKey(segment));
+                foreach (var payloadKey in flushed.PayloadKeys)
+                {
+                    keys.Add(payloadKey);
+                }
             }
-
-            writes.Add(_database.KeyDeleteAsync(metadataKeys.ToArray()));
 
             var redirectKey = _keys.RedirectKey(KeySchema.ProjectAndTrace(segment.ProjectId, segment.TraceId));
-            foreach (var batch in flushed.Spans.Chunk(CleanupBatchSize))
+            for (var start = 0; start < flushed.Spans.Count; start += CleanupBatchSize)
             {
-                writes.Add(_database.HashDeleteAsync(redirectKey, batch.Select(s => (RedisValue)s.SpanId).ToArray()));
-            }
+                var fields = new RedisValue[Math.Min(CleanupBatchSize, flushed.Spans.Count - start)];
+                for (var i = 0; i < fields.Length; i++)
+                {
+                    fields[i] = flushed.Spans[start + i].SpanId;
+                }
 
-            foreach (var payloadKey in flushed.PayloadKeys)
-            {
-                GetOrAdd(payloadKeysBySlot, _database.Multiplexer.HashSlot(payloadKey)).Add(payloadKey);
+                writes.Add(_database.HashDeleteAsync(redirectKey, fields));
             }
 
             GetOrAdd(queueRemovals, flushed.QueueKey).Add(segmentKey);
         }
 
-        foreach (var keys in payloadKeysBySlot.Values)
+        foreach (var batch in BatchesBySlot(keys.Count, i => keys[i], 1, MaxKeysPerCommand))
         {
-            foreach (var batch in keys.Chunk(CleanupBatchSize))
+            var unlink = new object[batch.Count];
+            for (var i = 0; i < unlink.Length; i++)
             {
-                writes.Add(_database.ExecuteAsync("UNLINK", batch.Cast<object>().ToArray()));
+                unlink[i] = keys[batch[i]];
             }
+
+            writes.Add(_database.ExecuteAsync("UNLINK", unlink));
         }
 
         foreach (var (queueKey, members) in queueRemovals)
@@ -207,30 +275,115 @@ internal sealed partial class RedisSpanStore
         await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
-    /// <summary>Pages through a payload set with <c>SSCAN</c>; most sets fit one page, so one round trip.</summary>
-    private async Task<List<RedisValue>> ScanAsync(string payloadKey, int pageSize)
+    /// <summary>
+    /// Pages through a payload set with <c>SSCAN</c>; most sets fit one page, so one round trip. A key of the wrong
+    /// type reads as an empty set and is counted.
+    /// </summary>
+    private async Task<List<RedisValue>> ScanAsync(string payloadKey, int pageSize, FlushStats stats)
     {
         var members = new List<RedisValue>();
         RedisKey key = payloadKey;
         var cursor = 0L;
-        do
+        try
         {
-            var page = await _database.ExecuteAsync("SSCAN", key, cursor, "COUNT", pageSize).ConfigureAwait(false);
-            cursor = (long)page[0];
-            foreach (var member in (RedisValue[])page[1]!)
+            do
             {
-                members.Add(member);
+                var page = await _database.ExecuteAsync("SSCAN", key, cursor, "COUNT", pageSize).ConfigureAwait(false);
+                cursor = (long)page[0];
+                foreach (var member in (RedisValue[])page[1]!)
+                {
+                    members.Add(member);
+                }
             }
+            while (cursor != 0);
         }
-        while (cursor != 0);
+        catch (RedisServerException ex) when (IsWrongType(ex))
+        {
+            stats.CountWrongTypeKey(payloadKey);
+            members.Clear();
+        }
 
         return members;
     }
 
-    private static long? ToInt64(RedisValue value) => value.IsNull ? null : (long)value;
+    /// <summary>The members of a set read with SMEMBERS (an answered reply); a key of the wrong type reads as empty and is counted.</summary>
+    private static RedisValue[] ReadSet(Task<RedisValue[]> answered, string key, FlushStats stats)
+    {
+        if (answered.IsFaulted)
+        {
+            stats.CountWrongTypeKey(key);
+            return [];
+        }
 
-    private sealed record PendingSegment(
-        FlushCandidate Candidate,
-        IReadOnlyList<string> PayloadKeys,
-        Task<RedisValue[]> Counters);
+        return answered.Result;
+    }
+
+    private static void ThrowUnlessEveryFaultIsWrongType(IEnumerable<Task> answered)
+    {
+        var failures = answered
+            .Where(t => t.IsFaulted || t.IsCanceled)
+            .Select(t => t.Exception?.InnerException)
+            .Where(ex => ex is not RedisServerException wrongType || !IsWrongType(wrongType))
+            .ToList();
+        if (failures.Count > 0)
+        {
+            throw failures[0] is { } first && failures.Count == 1 ? first : new AggregateException(failures.Select(f => f ?? new TaskCanceledException()));
+        }
+    }
+
+    /// <summary>An ingest counter; one that is not an integer reads as missing and is counted.</summary>
+    private static long? ReadCounter(RedisValue value, string segmentKey, Func<string, string> counterKey, FlushStats stats)
+    {
+        if (value.IsNull)
+        {
+            return null;
+        }
+
+        if (value.TryParse(out long number))
+        {
+            return number;
+        }
+
+        stats.CorruptCounters++;
+        stats.NoteCorrupt(counterKey(segmentKey));
+        return null;
+    }
+
+    private static bool IsWrongType(RedisServerException ex) => ex.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Splits item indexes 0..<paramref name="count"/>-1 into batches whose keys share one hash slot (a standalone
+    /// server has no slots, so there all share one), in first-seen order, of at most
+    /// <paramref name="maxKeys"/> / <paramref name="keysPerItem"/> items each.
+    /// </summary>
+    private List<List<int>> BatchesBySlot(int count, Func<int, RedisKey> slotKeyOf, int keysPerItem, int maxKeys)
+    {
+        var maxItems = Math.Max(1, maxKeys / keysPerItem);
+        var open = new Dictionary<int, List<int>>();
+        var batches = new List<List<int>>();
+        for (var i = 0; i < count; i++)
+        {
+            var slot = _database.Multiplexer.HashSlot(slotKeyOf(i));
+            if (!open.TryGetValue(slot, out var batch) || batch.Count == maxItems)
+            {
+                batch = [];
+                open[slot] = batch;
+                batches.Add(batch);
+            }
+
+            batch.Add(i);
+        }
+
+        return batches;
+    }
 }
+
+/// <summary>The due queue entries of one flush: the segment keys, and members that are not segment keys.</summary>
+/// <param name="Candidates">The flush candidates, per shard oldest first.</param>
+/// <param name="Corrupt">Queue members that are not segment keys.</param>
+internal sealed record LoadedCandidates(IReadOnlyList<FlushCandidate> Candidates, IReadOnlyList<CorruptQueueMember> Corrupt);
+
+/// <summary>A queue member that is not a segment key.</summary>
+/// <param name="QueueKey">The queue holding it.</param>
+/// <param name="Member">The member, byte for byte.</param>
+internal readonly record struct CorruptQueueMember(string QueueKey, RedisValue Member);

@@ -42,20 +42,46 @@ public abstract class FlushMetricsTests(RedisFixture fixture) : FlushTestBase(fi
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var meterFactory = services.GetRequiredService<IMeterFactory>();
         using var duration = new MetricCollector<double>(meterFactory, MeterName, "spanbuffer.flush.duration");
-        using var buffer = new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = prefix }, meterFactory: meterFactory);
         var trace = NewTraceId();
-        await buffer.ProcessSpansAsync([Create(trace, Id('a'), null)], Now, TestContext.Current.CancellationToken);
-        var memberIndex = $"{prefix}:mk:{{1:{trace}}}:{Id('a')}";
-        await Db.KeyDeleteAsync(memberIndex);
-        await Db.StringSetAsync(memberIndex, "not a set");
+        using (var writer = new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = prefix }))
+        {
+            await writer.ProcessSpansAsync([Create(trace, Id('a'), null)], Now, TestContext.Current.CancellationToken);
+        }
 
-        await Assert.ThrowsAsync<RedisServerException>(() => buffer.FlushSegmentsAsync(Now + 10, TestContext.Current.CancellationToken));
+        // A user that may read the queues but not the member indexes: the load step fails with a server error that
+        // is not corrupt data (those are skipped), so the flush must fail.
+        var user = "sbt-no-smembers-" + Guid.NewGuid().ToString("N")[..8];
+        foreach (var server in Fixture.Primaries)
+        {
+            await server.ExecuteAsync("ACL", "SETUSER", user, "on", "nopass", "~*", "&*", "+@all", "-smembers");
+        }
 
-        var measurements = duration.GetMeasurementSnapshot();
-        var total = Assert.Single(measurements, m => !m.Tags.ContainsKey("stage"));
-        Assert.Equal(typeof(RedisServerException).FullName, total.Tags["error.type"]);
-        Assert.Contains(measurements, m => Equals(m.Tags.GetValueOrDefault("stage"), "load_candidates"));
-        await Db.KeyDeleteAsync(memberIndex);
+        try
+        {
+            var configuration = ConfigurationOptions.Parse(Fixture.ConnectionString);
+            configuration.User = user;
+            configuration.Password = "unused";
+            await using var restricted = await ConnectionMultiplexer.ConnectAsync(configuration);
+            using var buffer = new SpansBuffer(restricted, new SpanBufferOptions { KeyPrefix = prefix }, meterFactory: meterFactory);
+
+            var error = await Assert.ThrowsAsync<RedisServerException>(() => buffer.FlushSegmentsAsync(Now + 10, TestContext.Current.CancellationToken));
+
+            Assert.StartsWith("NOPERM", error.Message, StringComparison.Ordinal);
+            var measurements = duration.GetMeasurementSnapshot();
+            var total = Assert.Single(measurements, m => !m.Tags.ContainsKey("stage"));
+            Assert.Equal(typeof(RedisServerException).FullName, total.Tags["error.type"]);
+            Assert.Contains(measurements, m => Equals(m.Tags.GetValueOrDefault("stage"), "load_candidates"));
+        }
+        finally
+        {
+            foreach (var server in Fixture.Primaries)
+            {
+                await server.ExecuteAsync("ACL", "DELUSER", user);
+            }
+        }
+
+        await FlushAndDoneAsync(new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = prefix }), Now + 10);
+        await AssertNoKeysLeftAsync(prefix);
     }
 
     [Fact]

@@ -24,7 +24,7 @@ public abstract class FlushStoreStepTests(RedisFixture fixture) : FlushTestBase(
         await Db.SortedSetAddAsync(queue1, [new(Key('f'), 1)]);
         QueueShard[] shards = [new(1, queue1), new(0, queue0), new(2, prefix + ":q:2")];
 
-        var candidates = await store.LoadFlushCandidatesAsync(shards, Now, maxPerShard: 10);
+        var (candidates, corrupt) = await store.LoadFlushCandidatesAsync(shards, Now, maxPerShard: 10);
 
         Assert.Equal(
             new FlushCandidate[]
@@ -36,11 +36,12 @@ public abstract class FlushStoreStepTests(RedisFixture fixture) : FlushTestBase(
                 new(0, queue0, Key('d'), Now),
             },
             candidates);
+        Assert.Empty(corrupt);
 
-        var limited = await store.LoadFlushCandidatesAsync(shards, Now, maxPerShard: 2);
+        var limited = (await store.LoadFlushCandidatesAsync(shards, Now, maxPerShard: 2)).Candidates;
 
         Assert.Equal([Key('f'), Key('b'), Key('a')], limited.Select(c => c.SegmentKey));
-        Assert.Empty(await store.LoadFlushCandidatesAsync([], Now, maxPerShard: 10));
+        Assert.Empty((await store.LoadFlushCandidatesAsync([], Now, maxPerShard: 10)).Candidates);
         await Db.KeyDeleteAsync(queue0);
         await Db.KeyDeleteAsync(queue1);
     }
