@@ -49,33 +49,39 @@ public readonly record struct SegmentKey(long ProjectId, string TraceId, string 
             return false;
         }
 
-        var parts = key.Split(':');
-        string project, trace, root;
-        switch (parts.Length)
+        // Colon positions without splitting: keys are parsed several times per flushed segment.
+        Span<int> colons = stackalloc int[5];
+        var count = 0;
+        for (var position = key.IndexOf(':'); position >= 0; position = key.IndexOf(':', position + 1))
         {
-            case 5:
-                project = parts[2];
-                trace = parts[3];
-                root = parts[4];
-                break;
-            case 6:
-                project = parts[3];
-                trace = parts[4];
-                root = parts[5];
-                break;
-            default:
+            if (count == colons.Length)
+            {
                 return false;
+            }
+
+            colons[count++] = position;
         }
 
-        project = project.StartsWith('{') ? project[1..] : project;
-        trace = trace.EndsWith('}') ? trace[..^1] : trace;
-        if (!long.TryParse(project, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var projectId)
-            || trace.Length == 0 || root.Length == 0)
+        // Five parts: prefix, "s", "{project", "trace}", root. Six: the legacy form with the partition third.
+        if (count is not (4 or 5))
         {
             return false;
         }
 
-        result = new SegmentKey(projectId, trace, root);
+        var first = count - 3;
+        var span = key.AsSpan();
+        var project = span[(colons[first] + 1)..colons[first + 1]];
+        var trace = span[(colons[first + 1] + 1)..colons[first + 2]];
+        var root = span[(colons[first + 2] + 1)..];
+        project = project.StartsWith('{') ? project[1..] : project;
+        trace = trace.EndsWith('}') ? trace[..^1] : trace;
+        if (!long.TryParse(project, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var projectId)
+            || trace.IsEmpty || root.IsEmpty)
+        {
+            return false;
+        }
+
+        result = new SegmentKey(projectId, trace.ToString(), root.ToString());
         return true;
     }
 

@@ -1,3 +1,4 @@
+using CsCheck;
 using SpanBuffer.Models;
 
 namespace SpanBuffer.Tests;
@@ -94,5 +95,38 @@ public sealed class SegmentKeyTests
         var ex = Assert.Throws<FormatException>(() => SegmentKey.Parse("nope"));
 
         Assert.Contains("'nope'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TryParse_AnyString_AgreesWithSplittingOnColons()
+    {
+        // The reference's rule written the obvious way: split on ':', five parts or the legacy six.
+        static bool Oracle(string key, out SegmentKey result)
+        {
+            result = default;
+            var parts = key.Split(':');
+            if (parts.Length is not (5 or 6))
+            {
+                return false;
+            }
+
+            var offset = parts.Length - 5;
+            var project = parts[2 + offset].StartsWith('{') ? parts[2 + offset][1..] : parts[2 + offset];
+            var trace = parts[3 + offset].EndsWith('}') ? parts[3 + offset][..^1] : parts[3 + offset];
+            var root = parts[4 + offset];
+            if (!long.TryParse(project, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var id)
+                || trace.Length == 0 || root.Length == 0)
+            {
+                return false;
+            }
+
+            result = new SegmentKey(id, trace, root);
+            return true;
+        }
+
+        Gen.Char[":{}1a-+ "].Array[0, 24].Select(chars => new string(chars)).Sample(
+            key => SegmentKey.TryParse(key, out var parsed) == Oracle(key, out var expected) && parsed == expected,
+            iter: 20_000,
+            seed: "0N0XIzNsQ0O2");
     }
 }
