@@ -139,11 +139,20 @@ public sealed class AddBufferScriptTests
     [Fact]
     public void LuaScriptsAddBuffer_IsLoadedFromTheEmbeddedResource()
     {
-        var script = LuaScripts.AddBuffer;
+        var script = LuaScripts.AddBuffer.Text;
 
         Assert.False(string.IsNullOrWhiteSpace(script));
         Assert.Contains("SSCAN", script, StringComparison.Ordinal);
         Assert.Contains("ARGV[10..]", script, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RedisScript_Hash_IsTheSha1OfTheTextAsRedisNamesIt()
+    {
+        // What redis-server 7.0 answers to SCRIPT LOAD "return 'hello moon'".
+        var script = new RedisScript("return 'hello moon'");
+
+        Assert.Equal("8e3d8cfcbb6571ecf555cc0a7d6fb950b4437dc6", Convert.ToHexStringLower(script.Hash));
     }
 
     [Fact]

@@ -53,7 +53,7 @@ internal static class AddBufferScript
     }
 
     public static Task<RedisResult> RunAsync(IDatabaseAsync database, Subsegment subsegment, in AddBufferSettings settings) =>
-        database.ScriptEvaluateAsync(LuaScripts.AddBuffer, CreateKeys(subsegment), CreateArguments(subsegment, settings));
+        LuaScripts.AddBuffer.EvaluateAsync(database, CreateKeys(subsegment), CreateArguments(subsegment, settings));
 
     public static AddBufferResult ParseResult(RedisResult result)
     {

@@ -3,7 +3,7 @@ namespace SpanBuffer.Redis;
 /// <summary>The Lua scripts embedded in this assembly (<c>Scripts/*.lua</c>), read once.</summary>
 internal static class LuaScripts
 {
-    public static string AddBuffer { get; } = Load("add-buffer.lua");
+    public static RedisScript AddBuffer { get; } = new(Load("add-buffer.lua"));
 
     internal static string Load(string fileName)
     {
