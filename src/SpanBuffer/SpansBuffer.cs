@@ -25,6 +25,7 @@ public sealed partial class SpansBuffer : IDisposable
     private readonly SpanBufferMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly PayloadArena.Pool _arenas = new();
+    private readonly IngestSequencer _ingestOrder = new();
 
     /// <summary>Creates a buffer from fixed options (no dependency injection needed).</summary>
     /// <param name="redis">The connection to use; the caller keeps ownership.</param>
@@ -73,6 +74,11 @@ public sealed partial class SpansBuffer : IDisposable
     /// moves each touched segment's flush deadline to <paramref name="now"/> plus the (root) timeout.
     /// Safe to repeat: a replayed batch writes the same payload keys.
     /// </summary>
+    /// <remarks>
+    /// Calls may overlap (a host can prepare and send the next batch while the previous one is being answered, which
+    /// keeps Redis busy): overlapping calls apply their merges and queue updates in the order they were started, as if
+    /// they had run one after another.
+    /// </remarks>
     /// <param name="spans">The batch, in arrival order. An empty batch does nothing.</param>
     /// <param name="now">The ingest clock in integer Unix seconds (normally the smallest message timestamp of the batch).</param>
     /// <param name="cancellationToken">Stops waiting; commands already sent may still run (every write is idempotent).</param>
@@ -101,6 +107,7 @@ public sealed partial class SpansBuffer : IDisposable
         using var activity = SpanBufferActivities.Source.StartActivity("spanbuffer.ingest");
         activity?.SetTag("spanbuffer.spans", spans.Count);
         var started = _time.GetTimestamp();
+        using var turn = _ingestOrder.Enter();
         try
         {
             var trees = SpanGrouper.GroupByParent(spans);
@@ -116,9 +123,16 @@ public sealed partial class SpansBuffer : IDisposable
             var scriptSettings = new AddBufferSettings(options.KeyPrefix, Seconds(options.RedisTtl), options.MaxSegmentBytes, options.FlushLockTtl > TimeSpan.Zero);
             var inserted = new List<InsertedSubsegment>(subsegments.Count);
             var arena = _arenas.Rent();
-            foreach (var group in groups)
+            await turn.WaitToSendScriptsAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < groups.Count; i++)
             {
+                var group = groups[i];
                 var inserting = store.InsertSubsegmentsAsync(group, scriptSettings);
+                if (i == groups.Count - 1)
+                {
+                    turn.ScriptsSent();
+                }
+
                 var storing = store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats, arena);
                 await Task.WhenAll(inserting, storing).WaitAsync(cancellationToken).ConfigureAwait(false);
                 inserted.AddRange(await inserting.ConfigureAwait(false));
@@ -137,7 +151,10 @@ public sealed partial class SpansBuffer : IDisposable
 
             phase = _time.GetTimestamp();
             var queueSettings = new QueueSettings(Seconds(options.Timeout), Seconds(options.RootTimeout), Seconds(options.RedisTtl), options.SliceId);
-            await store.UpdateQueueAsync(inserted, now, queueSettings).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await turn.WaitToUpdateQueueAsync(cancellationToken).ConfigureAwait(false);
+            var updating = store.UpdateQueueAsync(inserted, now, queueSettings);
+            turn.QueueUpdateSent();
+            await updating.WaitAsync(cancellationToken).ConfigureAwait(false);
             stats.UpdateQueue = _time.GetElapsedTime(phase);
         }
         catch (Exception ex)

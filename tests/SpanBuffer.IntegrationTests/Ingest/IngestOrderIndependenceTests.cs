@@ -7,9 +7,10 @@ namespace SpanBuffer.IntegrationTests.Ingest;
 /// <summary>
 /// Property test (design.md, "Beyond the reference"): with no flush in between and no size limit, the final
 /// segments do not depend on arrival order or batch boundaries. Each case is a random forest in one or two
-/// traces, ingested twice, each time in a random order cut into random batches at increasing <c>now</c> (and
-/// with random chunking and compression); both results must equal the in-memory model of the grouping rule,
-/// and so each other. Seeded, so a failure names the case that reproduces it.
+/// traces, ingested three times, each time in a random order cut into random batches at increasing <c>now</c> (and
+/// with random chunking and compression), the third time with every batch in flight at once (overlapping calls
+/// must apply in call order); every result must equal the in-memory model of the grouping rule, and so each other.
+/// Seeded, so a failure names the case that reproduces it.
 /// </summary>
 public abstract class IngestOrderIndependenceTests(RedisFixture fixture) : IngestTestBase(fixture)
 {
@@ -30,9 +31,11 @@ public abstract class IngestOrderIndependenceTests(RedisFixture fixture) : Inges
             {
                 var first = await IngestInRandomOrderAsync(random, spans);
                 var second = await IngestInRandomOrderAsync(random, spans);
+                var overlapped = await IngestInRandomOrderAsync(random, spans, overlapping: true);
 
                 Assert.Equal(Describe(expected), Describe(first));
                 Assert.Equal(Describe(first), Describe(second));
+                Assert.Equal(Describe(first), Describe(overlapped));
             }
             catch (Exception ex)
             {
@@ -48,7 +51,7 @@ public abstract class IngestOrderIndependenceTests(RedisFixture fixture) : Inges
     /// member index → payload keys → payloads), checks their counters, flags, redirects and the exact key set,
     /// and deletes what it wrote.
     /// </summary>
-    private async Task<Dictionary<ModelSegment, SortedSet<string>>> IngestInRandomOrderAsync(Random random, List<Span> spans)
+    private async Task<Dictionary<ModelSegment, SortedSet<string>>> IngestInRandomOrderAsync(Random random, List<Span> spans, bool overlapping = false)
     {
         var chunkSize = ChunkSizes[random.Next(ChunkSizes.Length)];
         var compression = random.Next(2) == 0 ? 0 : -1;
@@ -62,11 +65,23 @@ public abstract class IngestOrderIndependenceTests(RedisFixture fixture) : Inges
             nameof(ProcessSpans_RandomOrderAndBatches_YieldsTheModelsSegments));
         var batches = RandomForest.RandomBatches(random, spans, maxBatches: 4);
         var now = 1_000L;
+        var inFlight = new List<Task>();
         foreach (var batch in batches)
         {
-            await scope.IngestAsync(batch, now);
+            var ingesting = scope.IngestAsync(batch, now);
+            if (overlapping)
+            {
+                inFlight.Add(ingesting);
+            }
+            else
+            {
+                await ingesting;
+            }
+
             now += random.Next(1, 4);
         }
+
+        await Task.WhenAll(inFlight);
 
         // Everything is read concurrently: the multiplexer pipelines it.
         var partitions = spans.Select(s => s.Partition).Distinct().ToList();
