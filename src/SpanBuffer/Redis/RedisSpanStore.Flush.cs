@@ -141,13 +141,8 @@ internal sealed partial class RedisSpanStore
             payloadKeys[i] = keys;
         }
 
-        var scans = new Dictionary<string, Task<List<RedisValue>>>(owners.Count, StringComparer.Ordinal);
-        foreach (var payloadKey in owners.Keys)
-        {
-            scans.Add(payloadKey, ScanAsync(payloadKey, pageSize, stats));
-        }
-
-        await WhenAllAnswered(scans.Values.Concat<Task>(counterReads.Select(c => c.Reply))).ConfigureAwait(false);
+        var sets = await ScanPayloadSetsAsync(owners.Keys, pageSize, stats).ConfigureAwait(false);
+        await WhenAllAnswered(counterReads.Select(c => c.Reply)).ConfigureAwait(false);
         var metadata = new SegmentIngestMetadata[candidates.Count];
         foreach (var (batch, reply) in counterReads)
         {
@@ -173,7 +168,7 @@ internal sealed partial class RedisSpanStore
                     continue;
                 }
 
-                foreach (var member in await scans[payloadKey].ConfigureAwait(false))
+                foreach (var member in sets[payloadKey])
                 {
                     PayloadCodec.Decode((ReadOnlyMemory<byte>)member, payloads, arena);
                 }
@@ -276,35 +271,71 @@ internal sealed partial class RedisSpanStore
     }
 
     /// <summary>
-    /// Pages through a payload set with <c>SSCAN</c>; most sets fit one page, so one round trip. A key of the wrong
-    /// type reads as an empty set and is counted.
+    /// Every member of every payload set, paged with <c>SSCAN</c> as the reference pages them: one round of first pages
+    /// for all sets (most sets fit one page), then further rounds for the sets that have more. The commands are issued
+    /// directly, without an async method per set. A set of the wrong type reads as empty and is counted.
     /// </summary>
-    private async Task<List<RedisValue>> ScanAsync(string payloadKey, int pageSize, FlushStats stats)
+    private async Task<Dictionary<string, RedisValue[]>> ScanPayloadSetsAsync(IReadOnlyCollection<string> payloadKeys, int pageSize, FlushStats stats)
     {
-        var members = new List<RedisValue>();
-        RedisKey key = payloadKey;
-        var cursor = 0L;
-        try
+        var members = new Dictionary<string, RedisValue[]>(payloadKeys.Count, StringComparer.Ordinal);
+        var round = new List<(string Key, long Cursor, Task<RedisResult> Page)>(payloadKeys.Count);
+        foreach (var payloadKey in payloadKeys)
         {
-            do
+            round.Add((payloadKey, 0, ScanPageAsync(payloadKey, 0, pageSize)));
+        }
+
+        Dictionary<string, List<RedisValue>>? paged = null;
+        while (round.Count > 0)
+        {
+            await ((Task)Task.WhenAll(round.Select(r => r.Page))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            ThrowUnlessEveryFaultIsWrongType(round.Select(r => r.Page));
+            var next = new List<(string Key, long Cursor, Task<RedisResult> Page)>();
+            foreach (var (key, cursor, page) in round)
             {
-                var page = await _database.ExecuteAsync("SSCAN", key, cursor, "COUNT", pageSize).ConfigureAwait(false);
-                cursor = (long)page[0];
-                foreach (var member in (RedisValue[])page[1]!)
+                if (page.IsFaulted)
                 {
-                    members.Add(member);
+                    stats.CountWrongTypeKey(key);
+                    members[key] = [];
+                    paged?.Remove(key);
+                    continue;
+                }
+
+                var reply = await page.ConfigureAwait(false);
+                var nextCursor = (long)reply[0];
+                var pageMembers = (RedisValue[])reply[1]!;
+                if (cursor == 0 && nextCursor == 0)
+                {
+                    members[key] = pageMembers;
+                    continue;
+                }
+
+                paged ??= new Dictionary<string, List<RedisValue>>(StringComparer.Ordinal);
+                if (!paged.TryGetValue(key, out var collected))
+                {
+                    collected = [];
+                    paged.Add(key, collected);
+                }
+
+                collected.AddRange(pageMembers);
+                if (nextCursor != 0)
+                {
+                    next.Add((key, nextCursor, ScanPageAsync(key, nextCursor, pageSize)));
                 }
             }
-            while (cursor != 0);
+
+            round = next;
         }
-        catch (RedisServerException ex) when (IsWrongType(ex))
+
+        foreach (var (key, collected) in paged ?? [])
         {
-            stats.CountWrongTypeKey(payloadKey);
-            members.Clear();
+            members[key] = [.. collected];
         }
 
         return members;
     }
+
+    private Task<RedisResult> ScanPageAsync(string payloadKey, long cursor, int pageSize) =>
+        _database.ExecuteAsync("SSCAN", (RedisKey)payloadKey, cursor, "COUNT", pageSize);
 
     /// <summary>The members of a set read with SMEMBERS (an answered reply); a key of the wrong type reads as empty and is counted.</summary>
     private static RedisValue[] ReadSet(Task<RedisValue[]> answered, string key, FlushStats stats)
