@@ -141,7 +141,13 @@ internal sealed partial class RedisSpanStore
             payloadKeys[i] = keys;
         }
 
-        var sets = await ScanPayloadSetsAsync(owners.Keys, pageSize, stats).ConfigureAwait(false);
+        var payloads = new List<ReadOnlyMemory<byte>>[candidates.Count];
+        for (var i = 0; i < payloads.Length; i++)
+        {
+            payloads[i] = [];
+        }
+
+        await LoadPayloadsAsync(owners, payloads, pageSize, stats, arena).ConfigureAwait(false);
         await WhenAllAnswered(counterReads.Select(c => c.Reply)).ConfigureAwait(false);
         var metadata = new SegmentIngestMetadata[candidates.Count];
         foreach (var (batch, reply) in counterReads)
@@ -156,28 +162,12 @@ internal sealed partial class RedisSpanStore
             }
         }
 
-        var started = stats.Time.GetTimestamp();
         var loaded = new List<LoadedSegment>(candidates.Count);
         for (var i = 0; i < candidates.Count; i++)
         {
-            var payloads = new List<ReadOnlyMemory<byte>>();
-            foreach (var payloadKey in payloadKeys[i])
-            {
-                if (owners[payloadKey] != i)
-                {
-                    continue;
-                }
-
-                foreach (var member in sets[payloadKey])
-                {
-                    PayloadCodec.Decode((ReadOnlyMemory<byte>)member, payloads, arena);
-                }
-            }
-
-            loaded.Add(new LoadedSegment(candidates[i], payloads, payloadKeys[i], metadata[i]));
+            loaded.Add(new LoadedSegment(candidates[i], payloads[i], payloadKeys[i], metadata[i]));
         }
 
-        stats.Decompress += stats.Time.GetElapsedTime(started);
         return loaded;
     }
 
@@ -271,67 +261,64 @@ internal sealed partial class RedisSpanStore
     }
 
     /// <summary>
-    /// Every member of every payload set, paged with <c>SSCAN</c> as the reference pages them: one round of first pages
-    /// for all sets (most sets fit one page), then further rounds for the sets that have more. The commands are issued
+    /// Reads every payload set, paged with <c>SSCAN</c> as the reference pages them (one round of first pages for all
+    /// sets, most of which fit one page, then rounds for the sets that have more), and decodes each page into its
+    /// owner's payloads as soon as it arrives, while Redis still serves the pages behind it. Commands are issued
     /// directly, without an async method per set. A set of the wrong type reads as empty and is counted.
     /// </summary>
-    private async Task<Dictionary<string, RedisValue[]>> ScanPayloadSetsAsync(IReadOnlyCollection<string> payloadKeys, int pageSize, FlushStats stats)
+    private async Task LoadPayloadsAsync(Dictionary<string, int> owners, List<ReadOnlyMemory<byte>>[] payloads, int pageSize, FlushStats stats, PayloadArena? arena)
     {
-        var members = new Dictionary<string, RedisValue[]>(payloadKeys.Count, StringComparer.Ordinal);
-        var round = new List<(string Key, long Cursor, Task<RedisResult> Page)>(payloadKeys.Count);
-        foreach (var payloadKey in payloadKeys)
+        var round = new List<(string Key, Task<RedisResult> Page)>(owners.Count);
+        foreach (var payloadKey in owners.Keys)
         {
-            round.Add((payloadKey, 0, ScanPageAsync(payloadKey, 0, pageSize)));
+            round.Add((payloadKey, ScanPageAsync(payloadKey, 0, pageSize)));
         }
 
-        Dictionary<string, List<RedisValue>>? paged = null;
+        var decoding = TimeSpan.Zero;
         while (round.Count > 0)
         {
-            await ((Task)Task.WhenAll(round.Select(r => r.Page))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            ThrowUnlessEveryFaultIsWrongType(round.Select(r => r.Page));
-            var next = new List<(string Key, long Cursor, Task<RedisResult> Page)>();
-            foreach (var (key, cursor, page) in round)
+            var next = new List<(string Key, Task<RedisResult> Page)>();
+            foreach (var (key, page) in round)
             {
+                // Replies come in order, so this mostly waits once per round and then finds the next pages answered.
+                if (!page.IsCompleted)
+                {
+                    await ((Task)page).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+
                 if (page.IsFaulted)
                 {
-                    stats.CountWrongTypeKey(key);
-                    members[key] = [];
-                    paged?.Remove(key);
-                    continue;
+                    if (page.Exception?.InnerException is RedisServerException ex && IsWrongType(ex))
+                    {
+                        stats.CountWrongTypeKey(key);
+                        continue;
+                    }
+
+                    // Let every other reply land before failing, so none is left unobserved.
+                    await ((Task)Task.WhenAll(round.Select(r => r.Page).Concat(next.Select(n => n.Page)))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    ThrowUnlessEveryFaultIsWrongType(round.Select(r => r.Page).Concat(next.Select(n => n.Page)));
                 }
 
                 var reply = await page.ConfigureAwait(false);
-                var nextCursor = (long)reply[0];
-                var pageMembers = (RedisValue[])reply[1]!;
-                if (cursor == 0 && nextCursor == 0)
+                var cursor = (long)reply[0];
+                var started = stats.Time.GetTimestamp();
+                var owned = payloads[owners[key]];
+                foreach (var member in (RedisValue[])reply[1]!)
                 {
-                    members[key] = pageMembers;
-                    continue;
+                    PayloadCodec.Decode((ReadOnlyMemory<byte>)member, owned, arena);
                 }
 
-                paged ??= new Dictionary<string, List<RedisValue>>(StringComparer.Ordinal);
-                if (!paged.TryGetValue(key, out var collected))
+                decoding += stats.Time.GetElapsedTime(started);
+                if (cursor != 0)
                 {
-                    collected = [];
-                    paged.Add(key, collected);
-                }
-
-                collected.AddRange(pageMembers);
-                if (nextCursor != 0)
-                {
-                    next.Add((key, nextCursor, ScanPageAsync(key, nextCursor, pageSize)));
+                    next.Add((key, ScanPageAsync(key, cursor, pageSize)));
                 }
             }
 
             round = next;
         }
 
-        foreach (var (key, collected) in paged ?? [])
-        {
-            members[key] = [.. collected];
-        }
-
-        return members;
+        stats.Decompress += decoding;
     }
 
     private Task<RedisResult> ScanPageAsync(string payloadKey, long cursor, int pageSize) =>
