@@ -354,6 +354,40 @@ public sealed class SpanEnricherCornerCaseTests
         }
     }
 
+    [Theory]
+    [InlineData("string", "\"v\"")]
+    [InlineData("integer", "42")]
+    [InlineData("double", "-1.5e3")]
+    [InlineData("boolean", "true")]
+    [InlineData("string", "{\"x\":[1,\"y\"]}")]
+    [InlineData("strinG", "\"v\"")]
+    [InlineData("integers", "1")]
+    [InlineData("str\\u0069ng", "\"v\"")]
+    public void TryEnrich_TypedAttributeValues_AgreeWithTheOracleAtEveryOffsetAndCut(string type, string value)
+    {
+        // Objects shaped {"type":"string","value":...} are matched as a whole; the bytes after the match, cuts through
+        // it and changed bytes in it must all be treated as the reader treats them.
+        for (var pad = 0; pad < 70; pad++)
+        {
+            var attribute = "{\"type\":\"" + type + "\",\"value\":" + value + "}";
+            var json = "{\"span_id\":\"" + Child + "\",\"attributes\":{\"" + new string('p', pad) + "\":" + attribute + ",\"sentry.segment.id\":" + attribute + "}}";
+            Assert.True(EnrichLikeTheOracle(json));
+
+            var bytes = Encoding.UTF8.GetBytes(json);
+            var start = json.IndexOf("{\"type\"", StringComparison.Ordinal);
+            for (var i = start; i < start + 30; i++)
+            {
+                Assert.False(Enrich(bytes[..i]).Ok);
+                foreach (var replacement in "\"}: x"u8.ToArray())
+                {
+                    var changed = (byte[])bytes.Clone();
+                    changed[i] = replacement;
+                    EnrichLikeTheOracle(changed);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void TryEnrich_TruncatedPayloads_RejectedAtEveryLength()
     {

@@ -75,6 +75,20 @@ internal static class SpanPayloadGen
         ? string.Concat(Enumerable.Repeat("{\"d\":", levels - 1)) + "{}" + new string('}', levels - 1)
         : new string('[', levels) + new string(']', levels));
 
+    /// <summary>
+    /// Values in the ingest schema's typed shape, <c>{"type":"string","value":...}</c>, exactly (which the scanner
+    /// matches as a whole) or nearly, with or without whitespace, and with more members after the value.
+    /// </summary>
+    private static readonly Gen<string> s_typedValue = Gen.Select(
+        Gen.Frequency((6, Gen.OneOf("string", "integer", "double", "boolean")), (1, Gen.OneOf("strin", "integers", "String", "", "bool", "doubles", "str\\u0069ng"))),
+        Gen.Frequency((6, Gen.Const("value")), (1, Gen.OneOf("valu", "values", "Value", "v\\u0061lue"))),
+        Gen.Frequency((3, s_scalar), (1, s_values[1])),
+        Gen.Frequency((4, Gen.Const("")), (1, s_values[1].Select(v => ",\"more\":" + v))),
+        Gen.Frequency((4, Gen.Const(false)), (1, Gen.Const(true))),
+        (type, valueName, value, more, spaced) => spaced
+            ? "{" + Gap + "\"type\"" + Gap + ":" + Gap + "\"" + type + "\"" + Gap + "," + Gap + "\"" + valueName + "\"" + Gap + ":" + Gap + value + more + Gap + "}"
+            : "{\"type\":\"" + type + "\",\"" + valueName + "\":" + value + more + "}");
+
     private static readonly Gen<string> s_truthinessValue = Gen.Frequency(
         (4, Gen.OneOf(
             "\"\"", "\"0\"", "\"\\u0000\"", "\"x\"", "0", "-0", "0.0", "1", "-1e-2", "1e400", "1e-400", "2e-324", "3e-324", "true",
@@ -88,7 +102,7 @@ internal static class SpanPayloadGen
             (3, Gen.Select(Gen.OneOf("type", "meta", "k", ""), s_values[2], Member))),
         4);
 
-    private static readonly Gen<string> s_segmentIdValue = Gen.Frequency((8, s_segmentIdObject), (2, s_values[1]));
+    private static readonly Gen<string> s_segmentIdValue = Gen.Frequency((8, s_segmentIdObject), (2, s_values[1]), (3, s_typedValue));
 
     private static readonly Gen<string> s_attributes = Gen.Frequency(
         (8, ObjectOf(
@@ -96,6 +110,7 @@ internal static class SpanPayloadGen
                 (3, s_segmentIdValue.Select(v => Member("sentry.segment.id", v))),
                 (1, Gen.Select(Gen.OneOf("sentry\\u002esegment.id", "sentry.segment.i\\u0064", "sentry.segment.ID", "sentry.segment.id "), s_segmentIdValue, Member)),
                 (4, Gen.Select(Gen.Frequency((3, Gen.OneOf("sentry.op", "thread.id", "k", "span_id", "attributes")), (1, s_stringContent)), s_values[2], Member)),
+                (4, Gen.Select(Gen.OneOf("sentry.op", "thread.id", "db.statement", "sentry.segment.id"), s_typedValue, Member)),
                 (1, s_deep.Select(v => Member("deep", v)))),
             6)),
         (2, s_values[1]));
@@ -112,6 +127,7 @@ internal static class SpanPayloadGen
         (2, Gen.Select(Gen.Frequency((8, Gen.Const("is_segment")), (2, Gen.OneOf("is_s\\u0065gment", "is_segmen"))), s_values[1], Member)),
         (3, Gen.Select(Gen.Frequency((16, Gen.Const("attributes")), (4, Gen.OneOf("attr\\u0069butes", "attributes\\u0000")), (1, Gen.OneOf("\\ud800xxxxxx", "\\udc00xxxxxxxxxx", "\\ud800"))), s_attributes, Member)),
         (4, Gen.Select(Gen.Frequency((3, Gen.OneOf("trace_id", "name", "data", "", "value", "sentry.segment.id")), (1, s_stringContent)), s_values[3], Member)),
+        (1, Gen.Select(Gen.OneOf("data", "is_segment", "span_id"), s_typedValue.Select(v => Gen.OneOf(v, "[" + v + "]", "{\"nested\":" + v + "}")).SelectMany(g => g), Member)),
         (1, s_deep.Select(v => Member("deep", v))));
 
     /// <summary>Whitespace for one <see cref="Gap"/>: mostly none, so the compact fast path is what is mostly tested.</summary>

@@ -98,6 +98,8 @@ internal static class SpanJsonScanner
     /// </summary>
     private struct Tracking
     {
+        /// <summary>The result, copied out at the end so the scan needs no register for the caller's struct.</summary>
+        public ScannedSpan Span;
         public int Whitespace;
         public ulong NonAscii;
         public int StringStart;
@@ -117,8 +119,8 @@ internal static class SpanJsonScanner
     public static bool TryScan(ReadOnlySpan<byte> json, out ScannedSpan span)
     {
         span = default;
-        span.RootEmpty = true;
         var tracking = default(Tracking);
+        tracking.Span.RootEmpty = true;
 
         var position = SkipWhitespace(json, 0);
         tracking.Whitespace = position;
@@ -155,9 +157,9 @@ internal static class SpanJsonScanner
         {
             trackedDepth = 2;
             tracking.AttributesIsObject = true;
-            span.AttributesEmpty = true;
-            span.HasSegmentId = false;
-            span.SegmentIdIsTruthy = false;
+            tracking.Span.AttributesEmpty = true;
+            tracking.Span.HasSegmentId = false;
+            tracking.Span.SegmentIdIsTruthy = false;
         }
         else if (depth == 3 && trackedDepth == 2 && tracking.IsSegmentIdAttribute)
         {
@@ -167,6 +169,24 @@ internal static class SpanJsonScanner
         }
 
         isTracked = depth <= trackedDepth;
+        if (!isTracked)
+        {
+            var prefix = TypedValuePrefixLength(json[position..]);
+            if (prefix > 0)
+            {
+                // The bytes up to the value are known valid: skip them and the specials (quotes) among them.
+                position += prefix;
+                if (position - blockStart >= BlockSize)
+                {
+                    blockStart = position & ~(BlockSize - 1);
+                    pending = SpecialMask(json, blockStart, ref tracking.NonAscii);
+                }
+
+                pending &= ulong.MaxValue << (position - blockStart);
+                goto Value;
+            }
+        }
+
         position++;
         if ((uint)position >= (uint)json.Length)
         {
@@ -239,7 +259,7 @@ internal static class SpanJsonScanner
         position++;
         if (isTracked)
         {
-            ClassifyName(ref span, ref tracking, json[tracking.StringStart..(position - 1)], depth);
+            ClassifyName(ref tracking, json[tracking.StringStart..(position - 1)], depth);
         }
 
         if ((uint)position >= (uint)json.Length)
@@ -401,7 +421,7 @@ internal static class SpanJsonScanner
     ValueDone:
         if (isTracked && (depth != 1 || tracking.RootMember != RootMember.Other))
         {
-            RecordValueEnd(ref span, ref tracking, json, position, depth);
+            RecordValueEnd(ref tracking, json, position, depth);
         }
 
         if ((uint)position >= (uint)json.Length)
@@ -458,7 +478,7 @@ internal static class SpanJsonScanner
     Close:
         if (isTracked)
         {
-            RecordClose(ref span, tracking.Whitespace, position, depth);
+            RecordClose(ref tracking, position, depth);
             trackedDepth = depth == 1 ? 1 : depth - 1;
         }
 
@@ -472,16 +492,47 @@ internal static class SpanJsonScanner
 
         // Only whitespace may follow the span object. Bytes the masks did not cover were all checked to be ASCII
         // syntax; non-ASCII ones can only be in strings, whose blocks were all classified.
-        return SkipWhitespace(json, position) == json.Length && (tracking.NonAscii == 0 || Utf8.IsValid(json));
+        if (SkipWhitespace(json, position) != json.Length || (tracking.NonAscii != 0 && !Utf8.IsValid(json)))
+        {
+            return false;
+        }
+
+        span = tracking.Span;
+        return true;
+    }
+
+    /// <summary>
+    /// The length of <c>{"type":"&lt;type&gt;","value":</c> when <paramref name="json"/> starts with it for one of the
+    /// attribute types, else 0. Span attributes are nearly all shaped so: matching the bytes validates the object's
+    /// opening, both names and the type string at once, and the scan resumes at the value.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int TypedValuePrefixLength(ReadOnlySpan<byte> json)
+    {
+        if (json.Length < 32 || !json.StartsWith("{\"type\":\""u8))
+        {
+            return 0;
+        }
+
+        var rest = json[9..];
+        var suffix = rest[0] switch
+        {
+            (byte)'s' => "string\",\"value\":"u8,
+            (byte)'i' => "integer\",\"value\":"u8,
+            (byte)'d' => "double\",\"value\":"u8,
+            (byte)'b' => "boolean\",\"value\":"u8,
+            _ => default,
+        };
+        return !suffix.IsEmpty && rest.StartsWith(suffix) ? 9 + suffix.Length : 0;
     }
 
     /// <summary>Classifies a member name of a tracked object: the span's own, its attributes', or the segment id attribute's.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ClassifyName(ref ScannedSpan span, ref Tracking tracking, ReadOnlySpan<byte> name, int depth)
+    private static void ClassifyName(ref Tracking tracking, ReadOnlySpan<byte> name, int depth)
     {
         if (tracking.StringIsEscaped)
         {
-            ClassifyEscapedName(ref span, ref tracking, name, depth);
+            ClassifyEscapedName(ref tracking, name, depth);
             return;
         }
 
@@ -489,7 +540,7 @@ internal static class SpanJsonScanner
         switch (depth)
         {
             case 1:
-                span.RootEmpty = false;
+                tracking.Span.RootEmpty = false;
                 tracking.RootMember = name.Length switch
                 {
                     7 when name.SequenceEqual("span_id"u8) => RootMember.SpanId,
@@ -499,7 +550,7 @@ internal static class SpanJsonScanner
                 };
                 break;
             case 2:
-                span.AttributesEmpty = false;
+                tracking.Span.AttributesEmpty = false;
                 tracking.IsSegmentIdAttribute = name.Length == 17 && name.SequenceEqual(SegmentIdName);
                 break;
             default:
@@ -509,19 +560,19 @@ internal static class SpanJsonScanner
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ClassifyEscapedName(ref ScannedSpan span, ref Tracking tracking, ReadOnlySpan<byte> name, int depth)
+    private static void ClassifyEscapedName(ref Tracking tracking, ReadOnlySpan<byte> name, int depth)
     {
         switch (depth)
         {
             case 1:
-                span.RootEmpty = false;
+                tracking.Span.RootEmpty = false;
                 tracking.RootMember = EscapedNameEquals(name, "span_id"u8) ? RootMember.SpanId
                     : EscapedNameEquals(name, "is_segment"u8) ? RootMember.IsSegment
                     : EscapedNameEquals(name, "attributes"u8) ? RootMember.Attributes
                     : RootMember.Other;
                 break;
             case 2:
-                span.AttributesEmpty = false;
+                tracking.Span.AttributesEmpty = false;
                 tracking.IsSegmentIdAttribute = EscapedNameEquals(name, SegmentIdName);
                 break;
             default:
@@ -547,22 +598,22 @@ internal static class SpanJsonScanner
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RecordValueEnd(ref ScannedSpan span, ref Tracking tracking, ReadOnlySpan<byte> json, int position, int depth)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RecordValueEnd(ref Tracking tracking, ReadOnlySpan<byte> json, int position, int depth)
     {
         switch (depth)
         {
             case 1:
-                RecordRootMember(ref span, json, tracking.RootMember, tracking.RootValueStart, new JsonMark(position, tracking.Whitespace), tracking.AttributesIsObject, tracking.StringStart, tracking.StringIsEscaped);
+                RecordRootMember(ref tracking.Span, json, tracking.RootMember, tracking.RootValueStart, new JsonMark(position, tracking.Whitespace), tracking.AttributesIsObject, tracking.StringStart, tracking.StringIsEscaped);
                 tracking.AttributesIsObject = false;
                 break;
             case 2:
                 if (tracking.IsSegmentIdAttribute)
                 {
-                    span.HasSegmentId = true;
-                    span.SegmentIdStart = tracking.AttributeValueStart;
-                    span.SegmentIdEnd = new JsonMark(position, tracking.Whitespace);
-                    span.SegmentIdIsTruthy = tracking.SegmentIdIsObject && tracking.SegmentIdIsTruthy;
+                    tracking.Span.HasSegmentId = true;
+                    tracking.Span.SegmentIdStart = tracking.AttributeValueStart;
+                    tracking.Span.SegmentIdEnd = new JsonMark(position, tracking.Whitespace);
+                    tracking.Span.SegmentIdIsTruthy = tracking.SegmentIdIsObject && tracking.SegmentIdIsTruthy;
                     tracking.SegmentIdIsObject = false;
                 }
 
@@ -577,15 +628,15 @@ internal static class SpanJsonScanner
         }
     }
 
-    private static void RecordClose(ref ScannedSpan span, int whitespace, int position, int depth)
+    private static void RecordClose(ref Tracking tracking, int position, int depth)
     {
         switch (depth)
         {
             case 1:
-                span.RootClose = new JsonMark(position, whitespace);
+                tracking.Span.RootClose = new JsonMark(position, tracking.Whitespace);
                 break;
             case 2:
-                span.AttributesClose = new JsonMark(position, whitespace);
+                tracking.Span.AttributesClose = new JsonMark(position, tracking.Whitespace);
                 break;
         }
     }
@@ -705,6 +756,7 @@ internal static class SpanJsonScanner
     }
 
     /// <summary>Records a member of the span object whose value ran from <paramref name="start"/> to <paramref name="end"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void RecordRootMember(ref ScannedSpan span, ReadOnlySpan<byte> json, RootMember member, JsonMark start, JsonMark end, bool attributesIsObject, int stringStart, bool stringIsEscaped)
     {
         switch (member)
@@ -750,6 +802,7 @@ internal static class SpanJsonScanner
     /// so <c>"\u0000"</c> counts), a number that parses (as <c>Utf8JsonReader.TryGetDouble</c> parses) to a non-zero
     /// double, <c>true</c>, or a non-empty object or array.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static bool IsTruthy(ReadOnlySpan<byte> value)
     {
         switch (value[0])
