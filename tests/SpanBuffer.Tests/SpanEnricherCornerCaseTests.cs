@@ -402,6 +402,24 @@ public sealed class SpanEnricherCornerCaseTests
         Assert.True(EnrichLikeTheOracle(json));
     }
 
+    [Theory]
+    [InlineData(Root)]
+    [InlineData("3106330ede3673ae78e9b017358c794a")]
+    [InlineData("AZaz09")]
+    [InlineData("")]
+    [InlineData("a\"b\\c")]
+    [InlineData("a<b>&'+`")]
+    [InlineData("été")]
+    [InlineData("😀")]
+    [InlineData("\u0001\u007f\u2028")]
+    [InlineData("span id")]
+    public void SegmentIdentity_AnyId_EncodesAsTheJsonEncoderDoes(string id)
+    {
+        var encoded = System.Text.Json.JsonEncodedText.Encode(id, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString();
+
+        Assert.Equal("{\"type\":\"string\",\"value\":\"" + encoded + "\"}", Encoding.UTF8.GetString(new SegmentIdentity(id).AttributeValue.Span));
+    }
+
     [Fact]
     public void TryScan_ThenWrite_FillsExactlyTheReportedLength()
     {
