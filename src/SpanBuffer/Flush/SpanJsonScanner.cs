@@ -71,7 +71,8 @@ internal struct ScannedSpan
 /// search's load, compare and bit scan put a dependency chain through every token, consuming mask bits does not. The
 /// scanner is one method, a state machine whose states are labels, so the position and the pending mask bits stay in
 /// registers; calls would spill them. What enrichment records lives in memory (<c>Tracking</c>), and escapes,
-/// whitespace, escaped names and truthiness are handled by helpers off the common path.
+/// whitespace, escaped names and truthiness are handled by helpers off the common path. Objects shaped like typed
+/// attribute values, <c>{"type":"string","value":...}</c>, are matched by their bytes up to the value.
 /// </remarks>
 internal static class SpanJsonScanner
 {
@@ -84,6 +85,7 @@ internal static class SpanJsonScanner
 
     private static ReadOnlySpan<byte> ValueName => "value"u8;
 
+    /// <summary>The members of the span object enrichment looks for.</summary>
     private enum RootMember
     {
         Other,
@@ -509,12 +511,13 @@ internal static class SpanJsonScanner
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int TypedValuePrefixLength(ReadOnlySpan<byte> json)
     {
-        if (json.Length < 32 || !json.StartsWith("{\"type\":\""u8))
+        var prefix = "{\"type\":\""u8;
+        if (json.Length <= prefix.Length || !json.StartsWith(prefix))
         {
             return 0;
         }
 
-        var rest = json[9..];
+        var rest = json[prefix.Length..];
         var suffix = rest[0] switch
         {
             (byte)'s' => "string\",\"value\":"u8,
@@ -523,7 +526,7 @@ internal static class SpanJsonScanner
             (byte)'b' => "boolean\",\"value\":"u8,
             _ => default,
         };
-        return !suffix.IsEmpty && rest.StartsWith(suffix) ? 9 + suffix.Length : 0;
+        return !suffix.IsEmpty && rest.StartsWith(suffix) ? prefix.Length + suffix.Length : 0;
     }
 
     /// <summary>Classifies a member name of a tracked object: the span's own, its attributes', or the segment id attribute's.</summary>
