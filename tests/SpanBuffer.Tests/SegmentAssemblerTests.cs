@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using SpanBuffer.Flush;
@@ -152,6 +153,40 @@ public sealed class SegmentAssemblerTests
                 $"{{\"span_id\":\"{i:x16}\",\"attributes\":{{\"sentry.segment.id\":{{\"type\":\"string\",\"value\":\"{Salt}\"}}}},\"is_segment\":false}}",
                 Text(flushed.Spans[i]));
         }
+    }
+
+    [Fact]
+    public void BuildOne_ValidAndInvalidPayloads_LaysTheSpansOutBackToBackInOneExactlySizedArray()
+    {
+        var loaded = Loaded(Key(Root), 0, SpanJson(Child), "not json", "{ \"span_id\" : \"" + Root + "\" ,\n \"is_segment\": false }", "{\"x\":01}", "{}");
+
+        var built = SegmentAssembler.BuildOne(loaded);
+
+        Assert.Equal(2, built.InvalidPayloads);
+        var spans = built.Flushed.Spans;
+        Assert.Equal([Child, Root, string.Empty], spans.Select(s => s.SpanId));
+        byte[]? buffer = null;
+        var offset = 0;
+        foreach (var span in spans)
+        {
+            Assert.True(MemoryMarshal.TryGetArray(span.Json, out var slice));
+            buffer ??= slice.Array;
+            Assert.Same(buffer, slice.Array);
+            Assert.Equal(offset, slice.Offset);
+            offset += slice.Count;
+        }
+
+        Assert.Equal(buffer!.Length, offset);
+        Assert.Equal("{\"span_id\":\"" + Root + "\",\"is_segment\":true,\"attributes\":{\"sentry.segment.id\":{\"type\":\"string\",\"value\":\"" + Root + "\"}}}", Text(spans[1]));
+    }
+
+    [Fact]
+    public void BuildOne_OnlyInvalidPayloads_GivesNoSpans()
+    {
+        var built = SegmentAssembler.BuildOne(Loaded(Key(Root), 0, "[]", "{"));
+
+        Assert.Equal(2, built.InvalidPayloads);
+        Assert.Empty(built.Flushed.Spans);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Buffers;
 using SpanBuffer.Models;
 
 namespace SpanBuffer.Flush;
@@ -11,9 +12,6 @@ internal sealed record BuiltSegment(LoadedSegment Loaded, FlushedSegment Flushed
 /// <summary>Turns loaded segments into flushed segments (reference §4.6). Pure: no I/O, no clock.</summary>
 internal static class SegmentAssembler
 {
-    /// <summary>Per-span JSON the enrichment may add: the segment id attribute and the is_segment member.</summary>
-    private const int EnrichmentAllowance = 128;
-
     /// <summary>Below this many segments, starting parallel work costs more than it saves.</summary>
     private const int ParallelThreshold = 16;
 
@@ -117,38 +115,52 @@ internal static class SegmentAssembler
             return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, [], segment.PayloadKeys), 0);
         }
 
+        // Scan everything first: the layouts give each span's exact enriched length, so the segment's spans are written
+        // into one buffer of exactly the right size, with no slack and no regrowth.
         var identity = new SegmentIdentity(key.RootId);
-        var capacity = 0;
-        foreach (var payload in segment.Payloads)
+        var payloads = segment.Payloads;
+        var layouts = ArrayPool<EnrichmentLayout>.Shared.Rent(payloads.Count);
+        try
         {
-            capacity += payload.Length + EnrichmentAllowance;
-        }
-
-        var buffer = new UninitializedBufferWriter(capacity);
-        var written = new List<(int Start, int Length, string SpanId, bool IsSegment)>(segment.Payloads.Count);
-        var invalid = 0;
-        foreach (var payload in segment.Payloads)
-        {
-            var start = buffer.WrittenCount;
-            if (SpanEnricher.TryEnrich(payload.Span, identity, buffer, out var spanId, out var isSegment))
+            var totalLength = 0;
+            var valid = 0;
+            for (var i = 0; i < payloads.Count; i++)
             {
-                written.Add((start, buffer.WrittenCount - start, spanId, isSegment));
+                if (SpanEnricher.TryScan(payloads[i].Span, identity, out layouts[i]))
+                {
+                    totalLength = checked(totalLength + layouts[i].Length);
+                    valid++;
+                }
+                else
+                {
+                    layouts[i] = default;
+                }
             }
-            else
+
+            var buffer = GC.AllocateUninitializedArray<byte>(totalLength);
+            var spans = new OutputSpan[valid];
+            var offset = 0;
+            var next = 0;
+            for (var i = 0; i < payloads.Count; i++)
             {
-                invalid++;
+                ref readonly var layout = ref layouts[i];
+                if (!layout.IsValid)
+                {
+                    continue;
+                }
+
+                var written = SpanEnricher.Write(payloads[i].Span, identity, layout, buffer.AsSpan(offset, layout.Length));
+                spans[next++] = new OutputSpan(buffer.AsMemory(offset, written), layout.SpanId, layout.IsSegment);
+                offset += written;
             }
-        }
 
-        // Slice only now: the buffer may have moved while growing.
-        var memory = buffer.WrittenMemory;
-        var spans = new OutputSpan[written.Count];
-        for (var i = 0; i < spans.Length; i++)
+            return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, spans, segment.PayloadKeys), payloads.Count - valid);
+        }
+        finally
         {
-            var (start, length, spanId, isSegment) = written[i];
-            spans[i] = new OutputSpan(memory.Slice(start, length), spanId, isSegment);
+            // The layouts hold span id strings: clear them so the pool does not keep them alive.
+            layouts.AsSpan(0, payloads.Count).Clear();
+            ArrayPool<EnrichmentLayout>.Shared.Return(layouts);
         }
-
-        return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, spans, segment.PayloadKeys), invalid);
     }
 }
