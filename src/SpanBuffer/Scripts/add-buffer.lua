@@ -26,7 +26,8 @@ local prefix = ARGV[1]
 local num_spans = tonumber(ARGV[2])
 local parent_span_id = ARGV[3]
 local chunk_has_root = ARGV[4] == "true"
-local ttl = tonumber(ARGV[5])
+-- Passed to Redis as given: a Lua number would be formatted back into a string on every call.
+local ttl = ARGV[5]
 local byte_count = tonumber(ARGV[6])
 local max_segment_bytes = tonumber(ARGV[7])
 local salt = ARGV[8]
@@ -169,7 +170,7 @@ local function merge_members(child)
     local source = members_prefix .. child
     local cursor = "0"
     repeat
-        local page = redis.call("SSCAN", source, cursor, "COUNT", 1000)
+        local page = redis.call("SSCAN", source, cursor, "COUNT", "1000")
         cursor = page[1]
         if #page[2] > 0 then
             call_in_batches("SADD", members_key, page[2], 1)
@@ -209,8 +210,8 @@ end
 -- 7. Register this chunk's payload key and write the target's counters.
 redis.call("SADD", members_key, salt)
 redis.call("EXPIRE", members_key, ttl)
--- Format explicitly: Redis would render large Lua numbers in exponent notation.
-redis.call("SET", ic(root), string.format("%.0f", target_count + num_spans), "EX", ttl)
-redis.call("SET", ibc(root), string.format("%.0f", target_bytes + byte_count), "EX", ttl)
+-- Format as integers: Redis would render large Lua numbers in exponent notation (and %d needs no float formatting).
+redis.call("SET", ic(root), string.format("%d", target_count + num_spans), "EX", ttl)
+redis.call("SET", ibc(root), string.format("%d", target_bytes + byte_count), "EX", ttl)
 
 return { segment_prefix .. root, has_root and 1 or 0, detach_reason, merged_roots }
