@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using SpanBuffer.Flush;
 using SpanBuffer.Ingest;
 using SpanBuffer.Models;
@@ -129,7 +130,7 @@ internal sealed partial class RedisSpanStore
         var owners = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < candidates.Count; i++)
         {
-            var salts = ReadSet(indexes[i], _keys.MemberKeysKey(segments[i]), stats);
+            var salts = ReadSet(indexes[i], segments[i], stats);
             var keys = new List<string>(salts.Length);
             foreach (var salt in salts)
             {
@@ -325,11 +326,11 @@ internal sealed partial class RedisSpanStore
         _database.ExecuteAsync("SSCAN", (RedisKey)payloadKey, cursor, "COUNT", pageSize);
 
     /// <summary>The members of a set read with SMEMBERS (an answered reply); a key of the wrong type reads as empty and is counted.</summary>
-    private static RedisValue[] ReadSet(Task<RedisValue[]> answered, string key, FlushStats stats)
+    private RedisValue[] ReadSet(Task<RedisValue[]> answered, SegmentKey segment, FlushStats stats)
     {
         if (answered.IsFaulted)
         {
-            stats.CountWrongTypeKey(key);
+            stats.CountWrongTypeKey(_keys.MemberKeysKey(segment));
             return [];
         }
 
@@ -345,7 +346,12 @@ internal sealed partial class RedisSpanStore
             .ToList();
         if (failures.Count > 0)
         {
-            throw failures[0] is { } first && failures.Count == 1 ? first : new AggregateException(failures.Select(f => f ?? new TaskCanceledException()));
+            if (failures.Count == 1 && failures[0] is { } only)
+            {
+                ExceptionDispatchInfo.Throw(only);
+            }
+
+            throw new AggregateException(failures.Select(f => f ?? new TaskCanceledException()));
         }
     }
 
