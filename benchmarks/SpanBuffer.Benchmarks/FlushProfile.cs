@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SpanBuffer.Flush;
 using SpanBuffer.Models;
 using SpanBuffer.Redis;
@@ -54,12 +53,10 @@ internal static class FlushProfile
         var costs = new StepCost[s_steps.Length];
         var arenas = new PayloadArena.Pool();
         var sink = new System.Buffers.ArrayBufferWriter<byte>(1 << 20);
-        var meter = new StepMeter(probe);
         while (true)
         {
-            await meter.StartAsync();
-            var candidates = (await store.LoadFlushCandidatesAsync(shards, 1700010000, 125)).Candidates;
-            costs[0] += await meter.StopAsync();
+            IReadOnlyList<FlushCandidate> candidates = [];
+            costs[0] += await MeasureAsync(probe, async () => candidates = (await store.LoadFlushCandidatesAsync(shards, 1700010000, 125)).Candidates);
             if (candidates.Count == 0)
             {
                 break;
@@ -67,29 +64,24 @@ internal static class FlushProfile
 
             var stats = new FlushStats(TimeProvider.System);
             var arena = arenas.Rent();
-            await meter.StartAsync();
-            var loaded = await store.LoadSegmentsAsync(candidates, options.SegmentPageSize, stats, arena);
-            costs[1] += await meter.StopAsync();
-
-            await meter.StartAsync();
-            var built = SegmentAssembler.Build(loaded, 125, stats);
-            costs[2] += await meter.StopAsync();
-
-            await meter.StartAsync();
-            foreach (var segment in built)
+            IReadOnlyList<LoadedSegment> loaded = [];
+            costs[1] += await MeasureAsync(probe, async () => loaded = await store.LoadSegmentsAsync(candidates, options.SegmentPageSize, stats, arena));
+            IReadOnlyList<BuiltSegment> built = [];
+            costs[2] += await MeasureAsync(probe, () => Task.FromResult(built = SegmentAssembler.Build(loaded, 125, stats)));
+            costs[3] += await MeasureAsync(probe, () =>
             {
-                foreach (var message in segment.Flushed.ToMessages(options.MaxSegmentBytes))
+                foreach (var segment in built)
                 {
-                    sink.ResetWrittenCount();
-                    message.WriteTo(sink);
+                    foreach (var message in segment.Flushed.ToMessages(options.MaxSegmentBytes))
+                    {
+                        sink.ResetWrittenCount();
+                        message.WriteTo(sink);
+                    }
                 }
-            }
 
-            costs[3] += await meter.StopAsync();
-
-            await meter.StartAsync();
-            await store.CleanupFlushedSegmentsAsync(SegmentAssembler.Distinct(built));
-            costs[4] += await meter.StopAsync();
+                return Task.FromResult(0);
+            });
+            costs[4] += await MeasureAsync(probe, () => store.CleanupFlushedSegmentsAsync(SegmentAssembler.Distinct(built)));
             arenas.Return(arena);
         }
 
@@ -102,32 +94,14 @@ internal static class FlushProfile
             new(a.Wall + b.Wall, a.Client + b.Client, a.Redis + b.Redis, a.Allocated + b.Allocated);
     }
 
-    /// <summary>Measures one step; the probe's own INFO calls fall outside the measured interval.</summary>
-    private sealed class StepMeter(RedisProbe probe)
+    /// <summary>One step's cost, measured the way the end-to-end phases are (the probe's INFO calls fall outside it).</summary>
+    private static async Task<StepCost> MeasureAsync(RedisProbe probe, Func<Task> step)
     {
-        private readonly Process _process = Process.GetCurrentProcess();
-        private long _started;
-        private TimeSpan _cpu;
-        private double _redis;
-        private long _allocated;
-
-        public async Task StartAsync()
+        var phase = await Phase.MeasureAsync(probe, async () =>
         {
-            _redis = await probe.CpuSecondsAsync();
-            _process.Refresh();
-            _cpu = _process.TotalProcessorTime;
-            _allocated = GC.GetTotalAllocatedBytes(precise: true);
-            _started = Stopwatch.GetTimestamp();
-        }
-
-        public async Task<StepCost> StopAsync()
-        {
-            var wall = Stopwatch.GetElapsedTime(_started);
-            var allocated = GC.GetTotalAllocatedBytes(precise: true) - _allocated;
-            _process.Refresh();
-            var cpu = _process.TotalProcessorTime - _cpu;
-            var redis = await probe.CpuSecondsAsync() - _redis;
-            return new StepCost(wall, cpu, redis, allocated);
-        }
+            await step();
+            return 0L;
+        });
+        return new StepCost(phase.Wall, phase.ClientCpu, phase.RedisCpu.TotalSeconds, phase.AllocatedBytes);
     }
 }
