@@ -42,7 +42,10 @@ internal sealed class KeySchema(string prefix)
 
     public string IngestedBytesKey(string segmentKey) => string.Concat(Prefix, ":ibc:", segmentKey);
 
-    /// <summary>Reads a queue member as a segment key: valid UTF-8 in the current or the legacy segment key form.</summary>
+    /// <summary>
+    /// Reads a queue member as a segment key: valid UTF-8 in the current or the legacy segment key form, whose hash tag
+    /// is exactly <c>{project:trace}</c>, so every key built from it shares one cluster slot.
+    /// </summary>
     public static bool TryReadSegmentKey(RedisValue member, [NotNullWhen(true)] out string? segmentKey)
     {
         segmentKey = null;
@@ -53,13 +56,21 @@ internal sealed class KeySchema(string prefix)
         }
 
         var text = (string)member!;
-        if (!Models.SegmentKey.TryParse(text, out _))
+        if (!Models.SegmentKey.TryParse(text, out var parsed) || !HasProjectAndTraceTag(text, parsed))
         {
             return false;
         }
 
         segmentKey = text;
         return true;
+    }
+
+    private static bool HasProjectAndTraceTag(string segmentKey, Models.SegmentKey parsed)
+    {
+        var open = segmentKey.IndexOf('{');
+        var close = open < 0 ? -1 : segmentKey.IndexOf('}', open + 1);
+        return close > open
+            && segmentKey.AsSpan(open + 1, close - open - 1).SequenceEqual(ProjectAndTrace(parsed.ProjectId, parsed.TraceId));
     }
 
     public string FlushLockKey(string segmentKey) => string.Concat(Prefix, ":fl:", segmentKey);

@@ -101,15 +101,18 @@ internal sealed partial class RedisSpanStore
     public async Task<IReadOnlyList<LoadedSegment>> LoadSegmentsAsync(IReadOnlyList<FlushCandidate> candidates, int pageSize, FlushStats stats, PayloadArena? arena = null)
     {
         var segments = new SegmentKey[candidates.Count];
+        var memberKeys = new RedisKey[candidates.Count];
         var indexes = new Task<RedisValue[]>[candidates.Count];
         for (var i = 0; i < candidates.Count; i++)
         {
             segments[i] = SegmentKey.Parse(candidates[i].SegmentKey);
-            indexes[i] = _database.SetMembersAsync(_keys.MemberKeysKey(segments[i]));
+            memberKeys[i] = _keys.MemberKeysKey(segments[i]);
+            indexes[i] = _database.SetMembersAsync(memberKeys[i]);
         }
 
+        // The counters share the member index's hash tag, so its key tells their slot.
         var counterReads = new List<(List<int> Segments, Task<RedisValue[]> Reply)>();
-        foreach (var batch in BatchesBySlot(candidates.Count, i => _keys.IngestedCountKey(candidates[i].SegmentKey), 2, MaxKeysPerCommand))
+        foreach (var batch in BatchesBySlot(candidates.Count, i => memberKeys[i], 2, MaxKeysPerCommand))
         {
             var keys = new RedisKey[batch.Count * 2];
             for (var j = 0; j < batch.Count; j++)
@@ -130,7 +133,7 @@ internal sealed partial class RedisSpanStore
         var owners = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < candidates.Count; i++)
         {
-            var salts = ReadSet(indexes[i], segments[i], stats);
+            var salts = ReadSet(indexes[i], memberKeys[i], stats);
             var keys = new List<string>(salts.Length);
             foreach (var salt in salts)
             {
@@ -326,11 +329,11 @@ internal sealed partial class RedisSpanStore
         _database.ExecuteAsync("SSCAN", (RedisKey)payloadKey, cursor, "COUNT", pageSize);
 
     /// <summary>The members of a set read with SMEMBERS (an answered reply); a key of the wrong type reads as empty and is counted.</summary>
-    private RedisValue[] ReadSet(Task<RedisValue[]> answered, SegmentKey segment, FlushStats stats)
+    private static RedisValue[] ReadSet(Task<RedisValue[]> answered, RedisKey key, FlushStats stats)
     {
         if (answered.IsFaulted)
         {
-            stats.CountWrongTypeKey(_keys.MemberKeysKey(segment));
+            stats.CountWrongTypeKey(key.ToString());
             return [];
         }
 

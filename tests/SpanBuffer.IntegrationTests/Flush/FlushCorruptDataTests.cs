@@ -19,7 +19,13 @@ public abstract class FlushCorruptDataTests(RedisFixture fixture) : FlushTestBas
         var root = Create(trace, Id('a'), null);
         await buffer.ProcessSpansAsync([root], Now, TestContext.Current.CancellationToken);
         var queue = prefix + ":q:0";
-        RedisValue[] corrupt = ["not-a-segment-key", "span-buf:s:{x:trace}:root", (byte[])[0xff, 0xfe, (byte)':', (byte)'s'], "a:b:c:d:e:f:g"];
+        RedisValue[] corrupt =
+        [
+            "not-a-segment-key", "span-buf:s:{x:trace}:root", (byte[])[0xff, 0xfe, (byte)':', (byte)'s'], "a:b:c:d:e:f:g",
+
+            // Parseable, but without the {project:trace} hash tag its keys would span cluster slots.
+            "span-buf:s:1:" + trace + ":root", "span-buf:s:{+1:" + trace + "}:root",
+        ];
         await Db.SortedSetAddAsync(queue, corrupt.Select(m => new SortedSetEntry(m, Now)).ToArray());
 
         var result = await FlushAndDoneAsync(buffer, Now + 10);
