@@ -11,9 +11,6 @@ internal sealed class FlushStats(TimeProvider time)
 {
     private const int MaxExampleLength = 200;
 
-    private int _wrongTypeKeys;
-    private string? _corruptExample;
-
     public TimeProvider Time { get; } = time;
 
     public Dictionary<int, int> CandidatesPerShard { get; } = [];
@@ -45,12 +42,12 @@ internal sealed class FlushStats(TimeProvider time)
     public int CorruptCounters { get; set; }
 
     /// <summary>Gets the member indexes and payload sets of the wrong type (read as empty).</summary>
-    public int WrongTypeKeys => _wrongTypeKeys;
+    public int WrongTypeKeys { get; private set; }
 
     public long CorruptEntries => CorruptQueueMembers + CorruptCounters + WrongTypeKeys;
 
     /// <summary>Gets one corrupt key or queue member, for the log line.</summary>
-    public string? CorruptExample => _corruptExample;
+    public string? CorruptExample { get; private set; }
 
     public bool AnyShardAtLimit { get; set; }
 
@@ -76,16 +73,16 @@ internal sealed class FlushStats(TimeProvider time)
 
     public Exception? Error { get; set; }
 
-    /// <summary>Counts a key of the wrong type; safe to call from concurrent reply continuations.</summary>
+    /// <summary>Counts a key of the wrong type.</summary>
     public void CountWrongTypeKey(string key)
     {
-        Interlocked.Increment(ref _wrongTypeKeys);
+        WrongTypeKeys++;
         NoteCorrupt(key);
     }
 
     /// <summary>Keeps the first corrupt key or member seen, shortened, as the example the log line shows.</summary>
     public void NoteCorrupt(string example) =>
-        Interlocked.CompareExchange(ref _corruptExample, example.Length > MaxExampleLength ? example[..MaxExampleLength] + "…" : example, null);
+        CorruptExample ??= example.Length > MaxExampleLength ? example[..MaxExampleLength] + "…" : example;
 
     public FlushStatsSnapshot ToSnapshot() => new(
         Candidates,
