@@ -40,6 +40,9 @@ public enum SegmentLossReason
 
     /// <summary>A stored payload was not a JSON object and could not be enriched.</summary>
     InvalidPayload,
+
+    /// <summary>The segment's messages failed delivery on every attempt and no dead-letter destination took them.</summary>
+    DeliveryFailed,
 }
 
 /// <summary>Spans lost for one project and reason during a flush. The host decides what outcome to emit.</summary>

@@ -20,6 +20,12 @@ public sealed record FlushedSegment(
     /// <summary>Gets the key of the queue the segment was flushed from.</summary>
     public string QueueKey => Candidate.QueueKey;
 
+    /// <summary>
+    /// Gets the spans this flush found lost for this segment, by reason (empty when none). A host that reports losses
+    /// per delivered segment reports them once: after the segment's cleanup, not after every attempt to deliver it.
+    /// </summary>
+    public IReadOnlyList<SegmentLoss> Losses { get; internal set; } = [];
+
     /// <summary>Gets a value indicating whether the segment contains its root span.</summary>
     public bool HasRootSpan
     {

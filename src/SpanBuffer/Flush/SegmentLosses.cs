@@ -32,8 +32,10 @@ internal static class SegmentLosses
         }
 
         var losses = new Dictionary<(long Project, SegmentLossReason Reason), long>();
+        var segmentLosses = new List<SegmentLoss>();
         foreach (var (loaded, flushed, invalidPayloads) in built)
         {
+            segmentLosses.Clear();
             var metadata = loaded.IngestMetadata;
             if (metadata.IngestedByteCount is { } bytes)
             {
@@ -47,7 +49,7 @@ internal static class SegmentLosses
                 if (dropped > 0)
                 {
                     stats.DroppedSpans += dropped;
-                    Add(losses, flushed.ProjectId, SegmentLossReason.Dropped, dropped);
+                    segmentLosses.Add(new SegmentLoss(flushed.ProjectId, dropped, SegmentLossReason.Dropped));
                 }
             }
             else if (loaded.Payloads.Count == 0
@@ -56,12 +58,21 @@ internal static class SegmentLosses
             {
                 // Older than the TTL: its data expired. Younger means another flusher took it first.
                 stats.ExpiredSegments++;
-                Add(losses, flushed.ProjectId, SegmentLossReason.ExpiredBeforeFlush, 1);
+                segmentLosses.Add(new SegmentLoss(flushed.ProjectId, 1, SegmentLossReason.ExpiredBeforeFlush));
             }
 
             if (invalidPayloads > 0)
             {
-                Add(losses, flushed.ProjectId, SegmentLossReason.InvalidPayload, invalidPayloads);
+                segmentLosses.Add(new SegmentLoss(flushed.ProjectId, invalidPayloads, SegmentLossReason.InvalidPayload));
+            }
+
+            if (segmentLosses.Count > 0)
+            {
+                flushed.Losses = segmentLosses.ToArray();
+                foreach (var loss in segmentLosses)
+                {
+                    Add(losses, loss.ProjectId, loss.Reason, loss.Count);
+                }
             }
 
             if (loaded.Payloads.Count == 0)
