@@ -16,7 +16,8 @@ internal enum DetachReason
 /// <param name="HasRootSpan">Whether the original target segment has (or had) its root span.</param>
 /// <param name="DetachReason">Whether and why the chunk became its own segment.</param>
 /// <param name="MergedRoots">Chunk span ids that were roots of segments merged into this one.</param>
-internal sealed record AddBufferResult(string SegmentKey, bool HasRootSpan, DetachReason DetachReason, IReadOnlyList<string> MergedRoots)
+/// <param name="Replayed">Whether the chunk was already registered (a replay): its spans were not counted again.</param>
+internal sealed record AddBufferResult(string SegmentKey, bool HasRootSpan, DetachReason DetachReason, IReadOnlyList<string> MergedRoots, bool Replayed = false)
 {
     public bool IsDetached => DetachReason != DetachReason.None;
 }
@@ -86,7 +87,8 @@ internal static class AddBufferScript
             merged[i] = (string?)mergedReply[i] ?? throw Malformed("a null merged root");
         }
 
-        return new AddBufferResult(segmentKey, hasRoot, detachReason, merged);
+        var replayed = result.Length > 4 && ReadInteger(result[4], "replayed") == 1;
+        return new AddBufferResult(segmentKey, hasRoot, detachReason, merged, replayed);
     }
 
     private static long ReadInteger(RedisResult value, string field) =>

@@ -18,8 +18,13 @@
 -- ARGV[9]  "true" to detach when the target segment's flush lock is held
 -- ARGV[10..] span ids of the chunk
 --
--- Returns { segment_key, has_root (0|1), detach_reason (0 none, 1 too large, 2 locked), merged_roots }
--- where merged_roots lists the chunk span ids that were roots of segments merged by this call.
+-- Returns { segment_key, has_root (0|1), detach_reason (0 none, 1 too large, 2 locked), merged_roots, replayed (0|1) }
+-- where merged_roots lists the chunk span ids that were roots of segments merged by this call, and replayed
+-- tells that the chunk's salt was already registered (a replayed batch): its spans are not counted again.
+--
+-- Replays are idempotent in the counters: the salt is added to the target's member index first, and only a
+-- salt new there counts the chunk's spans and bytes. A replay of a chunk that was detached goes back to its
+-- detached segment (whose counter ic(<salt>) still exists), not into the original target a second time.
 
 local pt = KEYS[1]
 local prefix = ARGV[1]
@@ -85,17 +90,18 @@ for i = first_span, last_span do
     end
 end
 
--- 3. One MGET per batch reads the target's flag and counters and every child's span count:
---    [hrs(root), ic(root), ibc(root), ic(c1), ic(c2), ...]. A child's byte counter exists exactly when its
---    span counter does, so it is read only for the (few) children that turn out to be segment roots.
+-- 3. One MGET per batch reads the target's flag, counters and lock, the counter of a segment detached for
+--    this very chunk earlier, and every child's span count:
+--    [hrs(root), ic(root), ibc(root), fl(root), ic(salt), ic(c1), ic(c2), ...]. A child's byte counter exists
+--    exactly when its span counter does, so it is read only for the (few) children that turn out to be roots.
 local child_ingested = {}
 local merged = {}
-local target_flag, target_count_text, target_bytes_text
+local target_flag, target_count_text, target_bytes_text, target_lock, detached_count_text
 for start = 1, math.max(#children, 1), BATCH do
     local stop = math.min(start + BATCH - 1, #children)
     local keys = {}
     if start == 1 then
-        keys = { hrs(root), ic(root), ibc(root) }
+        keys = { hrs(root), ic(root), ibc(root), fl(root), ic(salt) }
     end
     for i = start, stop do
         keys[#keys + 1] = ic(children[i])
@@ -104,7 +110,8 @@ for start = 1, math.max(#children, 1), BATCH do
     local offset = 0
     if start == 1 then
         target_flag, target_count_text, target_bytes_text = values[1], values[2], values[3]
-        offset = 3
+        target_lock, detached_count_text = values[4], values[5]
+        offset = 5
     end
     for i = start, stop do
         local value = values[offset + i - start + 1]
@@ -130,7 +137,7 @@ if #merged > 0 then
         end
     end
 end
-byte_count = byte_count + child_bytes
+local chunk_bytes = byte_count
 
 -- 4. Root flag and redirects, both on the original target, before any detach decision.
 local has_root = chunk_has_root or target_flag == "1"
@@ -146,20 +153,38 @@ end
 call_in_batches("HSET", redirect_key, redirect_pairs, 2)
 redis.call("EXPIRE", redirect_key, ttl)
 
--- 5. Detach decision: over the size limit, or the target is being flushed under a lock.
+-- 5. Where the chunk goes. A salt already listed there is a replay: nothing to detach, nothing to count.
+--    Otherwise detach when over the size limit, or when the target is being flushed under a lock (or
+--    fenced by a cleanup in progress).
 local target_bytes = tonumber(target_bytes_text or "0")
 local target_count = tonumber(target_count_text or "0")
 local detach_reason = 0
-if max_segment_bytes > 0 and target_bytes + byte_count > max_segment_bytes then
-    detach_reason = 1
-elseif check_flush_lock and redis.call("EXISTS", fl(root)) == 1 then
-    detach_reason = 2
-end
-if detach_reason ~= 0 then
+local fresh
+if detached_count_text and salt ~= root then
     root = salt
-    local values = redis.call("MGET", ic(root), ibc(root))
-    target_count = tonumber(values[1] or "0")
-    target_bytes = tonumber(values[2] or "0")
+    target_count = tonumber(detached_count_text)
+    target_bytes = tonumber(redis.call("GET", ibc(root)) or "0")
+    fresh = redis.call("SADD", members_prefix .. root, salt) == 1
+else
+    fresh = redis.call("SADD", members_prefix .. root, salt) == 1
+    if fresh then
+        if max_segment_bytes > 0 and target_bytes + chunk_bytes + child_bytes > max_segment_bytes then
+            detach_reason = 1
+        elseif check_flush_lock and target_lock then
+            detach_reason = 2
+        end
+    end
+    if detach_reason ~= 0 then
+        redis.call("SREM", members_prefix .. root, salt)
+        root = salt
+        target_count = 0
+        target_bytes = 0
+        redis.call("SADD", members_prefix .. root, salt)
+    end
+end
+if not fresh then
+    num_spans = 0
+    chunk_bytes = 0
 end
 local members_key = members_prefix .. root
 
@@ -207,11 +232,10 @@ for start = 1, #stale_keys, BATCH do
     redis.call("DEL", unpack(stale_keys, start, math.min(start + BATCH - 1, #stale_keys)))
 end
 
--- 7. Register this chunk's payload key and write the target's counters.
-redis.call("SADD", members_key, salt)
+-- 7. Keep the member index alive and write the target's counters.
 redis.call("EXPIRE", members_key, ttl)
 -- Format as integers: Redis would render large Lua numbers in exponent notation (and %d needs no float formatting).
 redis.call("SET", ic(root), string.format("%d", target_count + num_spans), "EX", ttl)
-redis.call("SET", ibc(root), string.format("%d", target_bytes + byte_count), "EX", ttl)
+redis.call("SET", ibc(root), string.format("%d", target_bytes + chunk_bytes + child_bytes), "EX", ttl)
 
-return { segment_prefix .. root, has_root and 1 or 0, detach_reason, merged_roots }
+return { segment_prefix .. root, has_root and 1 or 0, detach_reason, merged_roots, fresh and 0 or 1 }
