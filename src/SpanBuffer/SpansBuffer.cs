@@ -26,6 +26,7 @@ public sealed partial class SpansBuffer : IDisposable
     private readonly TimeProvider _time;
     private readonly PayloadArena.Pool _arenas = new();
     private readonly IngestSequencer _ingestOrder = new();
+    private bool? _isCluster;
 
     /// <summary>Creates a buffer from fixed options (no dependency injection needed).</summary>
     /// <param name="redis">The connection to use; the caller keeps ownership.</param>
@@ -62,6 +63,9 @@ public sealed partial class SpansBuffer : IDisposable
     }
 
     internal SpanBufferOptions CurrentOptions => _options.CurrentValue;
+
+    /// <summary>Gets a value indicating whether Redis is a cluster, where keys of different slots live on different nodes.</summary>
+    private bool IsCluster => _isCluster ??= _redis.GetServers().Any(server => server.ServerType == ServerType.Cluster);
 
     internal SpanBufferMetrics Metrics => _metrics;
 
@@ -117,26 +121,43 @@ public sealed partial class SpansBuffer : IDisposable
             stats.ScriptCalls = subsegments.Count;
             stats.RootSpans = spans.Count(s => s.IsSegmentSpan);
 
-            // Scripts go out first so Redis works on them while the payloads are compressed; nothing reads
-            // a payload set before the segment's deadline, and a batch is only done when both have landed.
+            // Payloads go before the scripts that list them in a member index, so a flush never finds a listed
+            // payload unwritten (it would count it lost, and its cleanup would orphan it). On a single server the
+            // connection keeps that order; on a cluster the payloads live on other nodes, so their replies are awaited.
             var phase = _time.GetTimestamp();
-            var scriptSettings = new AddBufferSettings(options.KeyPrefix, Seconds(options.RedisTtl), options.MaxSegmentBytes, options.FlushLockTtl > TimeSpan.Zero);
+            var scriptSettings = new AddBufferSettings(options.KeyPrefix, Seconds(options.RedisTtl), options.MaxSegmentBytes, CheckFlushLock: true);
             var inserted = new List<InsertedSubsegment>(subsegments.Count);
+            var rerun = new HashSet<string>(StringComparer.Ordinal);
             var arena = _arenas.Rent();
-            await turn.WaitToSendScriptsAsync(cancellationToken).ConfigureAwait(false);
+            var awaitPayloads = IsCluster;
             for (var i = 0; i < groups.Count; i++)
             {
                 var group = groups[i];
-                var inserting = store.InsertSubsegmentsAsync(group, scriptSettings);
+                var storing = store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats, arena);
+                if (awaitPayloads)
+                {
+                    await storing.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                if (i == 0)
+                {
+                    await turn.WaitToSendScriptsAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                var inserting = store.InsertSubsegmentsAsync(group, scriptSettings, i == 0 ? turn.PreviousScriptsSettled : null);
                 if (i == groups.Count - 1)
                 {
                     turn.ScriptsSent();
                 }
 
-                var storing = store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats, arena);
                 await Task.WhenAll(inserting, storing).WaitAsync(cancellationToken).ConfigureAwait(false);
-                inserted.AddRange(await inserting.ConfigureAwait(false));
+                var (groupInserted, groupRerun) = await inserting.ConfigureAwait(false);
+                inserted.AddRange(groupInserted);
+                rerun.UnionWith(groupRerun);
             }
+
+            turn.ScriptsSettled(rerun);
+            stats.RerunTraces = rerun.Count;
 
             // Only now: every payload write was answered. After a failure the frames are left to the GC.
             _arenas.Return(arena);
@@ -147,6 +168,7 @@ public sealed partial class SpansBuffer : IDisposable
                 stats.DetachedTooLarge += result.DetachReason == DetachReason.TooLarge ? 1 : 0;
                 stats.DetachedLocked += result.DetachReason == DetachReason.FlushLocked ? 1 : 0;
                 stats.MergedSegments += result.MergedRoots.Count;
+                stats.ReplayedSubsegments += result.Replayed ? 1 : 0;
             }
 
             phase = _time.GetTimestamp();

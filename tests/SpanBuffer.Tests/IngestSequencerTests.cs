@@ -74,4 +74,23 @@ public sealed class IngestSequencerTests
         first.Dispose();
         await thirdScripts;
     }
+
+    [Fact]
+    public async Task PreviousScriptsSettled_HandsOnTheRerunTracesAndPassesThemThroughAFailedCall()
+    {
+        var sequencer = new IngestSequencer();
+        var first = sequencer.Enter();
+        var second = sequencer.Enter();
+        using var third = sequencer.Enter();
+        Assert.False(second.PreviousScriptsSettled.IsCompleted);
+
+        first.ScriptsSettled(new HashSet<string>(["trace-x"]));
+        first.Dispose();
+        Assert.Equal(["trace-x"], await second.PreviousScriptsSettled);
+
+        // The second call failed before its scripts settled: the third still learns what the first re-ran.
+        Assert.False(third.PreviousScriptsSettled.IsCompleted);
+        second.Dispose();
+        Assert.Equal(["trace-x"], await third.PreviousScriptsSettled);
+    }
 }

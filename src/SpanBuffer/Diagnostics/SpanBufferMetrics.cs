@@ -34,6 +34,8 @@ internal sealed class SpanBufferMetrics : IDisposable
         IngestDuration = meter.CreateHistogram<double>("spanbuffer.ingest.duration", "s", "Duration of an ingest call and of its stages (stage tag).");
         IngestDetachedSegments = meter.CreateCounter<long>("spanbuffer.ingest.detached_segments", "{segment}", "Subsegments written as their own segment (reason: too_large, flush_locked).");
         IngestMergedSegments = meter.CreateCounter<long>("spanbuffer.ingest.merged_segments", "{segment}", "Child segments merged into their parent's segment.");
+        IngestReplayedSubsegments = meter.CreateCounter<long>("spanbuffer.ingest.replayed_subsegments", "{subsegment}", "Subsegments already stored (a replayed batch): not counted again.");
+        IngestScriptReruns = meter.CreateCounter<long>("spanbuffer.ingest.script_reruns", "{trace}", "Traces whose script calls ran again, in order, after a node lost its script cache.");
         IngestPayloadBytes = meter.CreateCounter<long>("spanbuffer.ingest.payload_bytes", "By", "Payload bytes before (form=original) and after (form=stored) compression.");
 
         FlushDuration = meter.CreateHistogram<double>("spanbuffer.flush.duration", "s", "Duration of a flush and of its steps (stage tag).");
@@ -79,6 +81,10 @@ internal sealed class SpanBufferMetrics : IDisposable
     public Histogram<double> IngestDuration { get; }
 
     public Counter<long> IngestDetachedSegments { get; }
+
+    public Counter<long> IngestReplayedSubsegments { get; }
+
+    public Counter<long> IngestScriptReruns { get; }
 
     public Counter<long> IngestMergedSegments { get; }
 

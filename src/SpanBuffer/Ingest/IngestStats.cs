@@ -20,6 +20,10 @@ internal sealed class IngestStats
 
     public int MergedSegments { get; set; }
 
+    public int ReplayedSubsegments { get; set; }
+
+    public int RerunTraces { get; set; }
+
     public long UncompressedBytes { get; set; }
 
     public long CompressedBytes { get; set; }
@@ -51,6 +55,8 @@ internal sealed class IngestStats
         metrics.IngestDetachedSegments.Add(DetachedTooLarge, SpanBufferMetrics.Reason("too_large"));
         metrics.IngestDetachedSegments.Add(DetachedLocked, SpanBufferMetrics.Reason("flush_locked"));
         metrics.IngestMergedSegments.Add(MergedSegments);
+        metrics.IngestReplayedSubsegments.Add(ReplayedSubsegments);
+        metrics.IngestScriptReruns.Add(RerunTraces);
         if (CompressedBytes > 0)
         {
             metrics.IngestPayloadBytes.Add(UncompressedBytes, new KeyValuePair<string, object?>("form", "original"));

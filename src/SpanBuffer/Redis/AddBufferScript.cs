@@ -53,8 +53,13 @@ internal static class AddBufferScript
         return values;
     }
 
-    public static Task<RedisResult> RunAsync(IDatabaseAsync database, Subsegment subsegment, in AddBufferSettings settings) =>
-        LuaScripts.AddBuffer.EvaluateAsync(database, CreateKeys(subsegment), CreateArguments(subsegment, settings));
+    /// <summary>Runs the script by hash; a node without it in its cache answers NOSCRIPT and runs nothing.</summary>
+    public static Task<RedisResult> RunByHashAsync(IDatabaseAsync database, Subsegment subsegment, in AddBufferSettings settings) =>
+        LuaScripts.AddBuffer.EvaluateByHashAsync(database, CreateKeys(subsegment), CreateArguments(subsegment, settings));
+
+    /// <summary>Runs the script by text (never NOSCRIPT).</summary>
+    public static Task<RedisResult> RunByTextAsync(IDatabaseAsync database, Subsegment subsegment, in AddBufferSettings settings) =>
+        LuaScripts.AddBuffer.EvaluateTextAsync(database, CreateKeys(subsegment), CreateArguments(subsegment, settings));
 
     public static AddBufferResult ParseResult(RedisResult result)
     {

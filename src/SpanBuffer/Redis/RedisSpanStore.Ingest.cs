@@ -30,25 +30,106 @@ internal sealed partial class RedisSpanStore
         await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
-    /// <summary>Runs the ingest script once per subsegment (reference §3.5); each reply stays with its input.</summary>
-    public async Task<IReadOnlyList<InsertedSubsegment>> InsertSubsegmentsAsync(IReadOnlyList<Subsegment> group, AddBufferSettings settings)
+    /// <summary>
+    /// Runs the ingest script once per subsegment (reference §3.5); each reply stays with its input, and the calls of
+    /// one trace take effect in the order of <paramref name="group"/> whatever the script cache does.
+    /// </summary>
+    /// <remarks>
+    /// The calls are sent by hash, concurrently. A node that lost its script cache answers NOSCRIPT without running
+    /// anything, and may run later calls of the same trace again once another client reloaded the script. So when a
+    /// call of a trace answered NOSCRIPT, it and every later call of that trace run again, one after another, by text
+    /// (which cannot answer NOSCRIPT): replays are idempotent, so re-running a call that already took effect leaves
+    /// the state as if the calls had run in order. The same holds for the traces in <paramref name="rerunTraces"/>,
+    /// whose calls an earlier ingest call re-ran after these were sent; it is awaited only once every reply is in.
+    /// </remarks>
+    /// <returns>The results, and the traces whose calls were run again.</returns>
+    public async Task<(IReadOnlyList<InsertedSubsegment> Inserted, IReadOnlySet<string> Rerun)> InsertSubsegmentsAsync(
+        IReadOnlyList<Subsegment> group, AddBufferSettings settings, Task<IReadOnlySet<string>>? rerunTraces = null)
     {
-        // Script calls are plain concurrent commands, never an IBatch: after a script-cache loss a batched
-        // EVALSHA would never be retried with the script text.
-        var pending = new List<(Subsegment Input, Task<RedisResult> Reply)>(group.Count);
-        foreach (var subsegment in group)
+        // Script calls are plain concurrent commands, never an IBatch: a batched call could not be sent again alone.
+        var replies = new Task<RedisResult>[group.Count];
+        for (var i = 0; i < group.Count; i++)
         {
-            pending.Add((subsegment, AddBufferScript.RunAsync(_database, subsegment, settings)));
+            replies[i] = AddBufferScript.RunByHashAsync(_database, group[i], settings);
         }
 
-        await WhenAllAnswered(pending.Select(p => p.Reply)).ConfigureAwait(false);
-        var inserted = new List<InsertedSubsegment>(pending.Count);
-        foreach (var (input, reply) in pending)
+        await ((Task)Task.WhenAll(replies)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        HashSet<string>? rerun = null;
+        foreach (var reply in replies)
         {
-            inserted.Add(new InsertedSubsegment(input, AddBufferScript.ParseResult(await reply.ConfigureAwait(false))));
+            if (reply.IsFaulted && !RedisScript.IsNoScript(reply.Exception?.InnerException))
+            {
+                await reply.ConfigureAwait(false);
+            }
         }
 
-        return inserted;
+        for (var i = 0; i < group.Count; i++)
+        {
+            if (!replies[i].IsCompletedSuccessfully)
+            {
+                (rerun ??= new HashSet<string>(StringComparer.Ordinal)).Add(group[i].ProjectAndTrace);
+            }
+        }
+
+        if (rerunTraces is not null)
+        {
+            foreach (var trace in await rerunTraces.ConfigureAwait(false))
+            {
+                (rerun ??= new HashSet<string>(StringComparer.Ordinal)).Add(trace);
+            }
+        }
+
+        var results = new AddBufferResult?[group.Count];
+        for (var i = 0; i < group.Count; i++)
+        {
+            if (replies[i].IsCompletedSuccessfully)
+            {
+                results[i] = AddBufferScript.ParseResult(await replies[i].ConfigureAwait(false));
+            }
+        }
+
+        if (rerun is not null)
+        {
+            await RerunInOrderAsync(group, settings, rerun, results).ConfigureAwait(false);
+        }
+
+        var inserted = new List<InsertedSubsegment>(group.Count);
+        for (var i = 0; i < group.Count; i++)
+        {
+            inserted.Add(new InsertedSubsegment(group[i], results[i]!));
+        }
+
+        return (inserted, (IReadOnlySet<string>?)rerun ?? EmptyTraces);
+    }
+
+    private static readonly IReadOnlySet<string> EmptyTraces = new HashSet<string>();
+
+    /// <summary>Runs again, by text and one after another per trace, the calls of <paramref name="traces"/> from the first that has to.</summary>
+    private async Task RerunInOrderAsync(IReadOnlyList<Subsegment> group, AddBufferSettings settings, HashSet<string> traces, AddBufferResult?[] results)
+    {
+        var perTrace = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (var i = 0; i < group.Count; i++)
+        {
+            if (traces.Contains(group[i].ProjectAndTrace))
+            {
+                GetOrAdd(perTrace, group[i].ProjectAndTrace).Add(i);
+            }
+        }
+
+        await Task.WhenAll(perTrace.Values.Select(RerunTraceAsync)).ConfigureAwait(false);
+
+        async Task RerunTraceAsync(List<int> calls)
+        {
+            foreach (var i in calls)
+            {
+                var again = AddBufferScript.ParseResult(await AddBufferScript.RunByTextAsync(_database, group[i], settings).ConfigureAwait(false));
+
+                // A call that had taken effect merged its children then; their queue entries still have to go.
+                results[i] = results[i] is { } first
+                    ? (first.SegmentKey == again.SegmentKey ? first : again) with { MergedRoots = [.. first.MergedRoots.Union(again.MergedRoots, StringComparer.Ordinal)] }
+                    : again;
+            }
+        }
     }
 
     /// <summary>
@@ -59,10 +140,19 @@ internal sealed partial class RedisSpanStore
     {
         var adds = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
         var deletes = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        var rooted = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (subsegment, result) in inserted)
         {
             var queueKey = _keys.QueueKey(subsegment.Partition, settings.SliceId);
-            var deadline = now + (result.HasRootSpan ? settings.RootTimeoutSeconds : settings.TimeoutSeconds);
+
+            // A segment that had its root in any call of the batch keeps the root timeout, whatever order the
+            // calls' replies (or their re-runs after a script-cache loss) came in.
+            if (result.HasRootSpan)
+            {
+                rooted.Add(result.SegmentKey);
+            }
+
+            var deadline = now + (rooted.Contains(result.SegmentKey) ? settings.RootTimeoutSeconds : settings.TimeoutSeconds);
             GetOrAdd(adds, queueKey)[result.SegmentKey] = deadline;
             if (result.IsDetached)
             {

@@ -134,17 +134,20 @@ public abstract class IngestDetachTests(RedisFixture fixture) : IngestTestBase(f
     }
 
     [Fact]
-    public async Task ProcessSpans_LockHeldButFlushLocksDisabled_MergesIntoSegment()
+    public async Task ProcessSpans_LockKeyHeldWithFlushLocksDisabled_StillDetaches()
     {
+        // Cleanup fences an emptied segment with the lock key while it removes the queue entry, whatever the
+        // option: a span merged in then would lose its queue entry to that removal.
         using var scope = NewScope(options => options.FlushLockTtl = TimeSpan.Zero);
         await scope.IngestAsync(0, Root(B), Child(A, B));
         await scope.Db.StringSetAsync(scope.Keys.FlushLockKey(scope.SegmentKey(B)), "1", TimeSpan.FromSeconds(10));
 
         await scope.IngestAsync(1, Child(C, B));
 
-        Assert.Equal(3, await scope.GetNumberAsync(scope.IngestedCountKey(B)));
-        Assert.Equal(Sorted(A, B, C), await scope.SegmentSpanIdsAsync(B));
-        Assert.Equal(Map((scope.SegmentKey(B), 11L)), await scope.QueueAsync());
+        Assert.Equal(2, await scope.GetNumberAsync(scope.IngestedCountKey(B)));
+        var detached = SaltHasher.Compute(C);
+        Assert.Equal([C], await scope.SegmentSpanIdsAsync(detached));
+        Assert.Equal(Map((scope.SegmentKey(B), 10L), (scope.SegmentKey(detached), 11L)), await scope.QueueAsync());
     }
 }
 
