@@ -81,7 +81,7 @@ internal static class FlushProfile
 
                 return Task.FromResult(0);
             });
-            costs[4] += await MeasureAsync(probe, () => store.CleanupFlushedSegmentsAsync(SegmentAssembler.Distinct(built)));
+            costs[4] += await MeasureAsync(probe, () => store.CleanupFlushedSegmentsAsync(SegmentAssembler.Distinct(built), TimeSpan.FromSeconds(10)));
             arenas.Return(arena);
         }
 

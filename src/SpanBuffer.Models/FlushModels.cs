@@ -21,7 +21,11 @@ public sealed record LoadedSegment(
     FlushCandidate Candidate,
     IReadOnlyList<ReadOnlyMemory<byte>> Payloads,
     IReadOnlyList<string> PayloadKeys,
-    SegmentIngestMetadata IngestMetadata);
+    SegmentIngestMetadata IngestMetadata)
+{
+    /// <summary>Gets what cleanup needs to remove exactly what was loaded (none for a segment a host built).</summary>
+    internal SegmentSnapshot? Snapshot { get; init; }
+}
 
 /// <summary>One span of a flushed segment: compact JSON with the segment enrichment applied.</summary>
 /// <param name="Json">The span's compact JSON bytes.</param>

@@ -26,6 +26,9 @@ public sealed record FlushedSegment(
     /// </summary>
     public IReadOnlyList<SegmentLoss> Losses { get; internal set; } = [];
 
+    /// <summary>Gets what cleanup needs to remove exactly what was loaded (none for a segment a host built).</summary>
+    internal SegmentSnapshot? Snapshot { get; init; }
+
     /// <summary>Gets a value indicating whether the segment contains its root span.</summary>
     public bool HasRootSpan
     {

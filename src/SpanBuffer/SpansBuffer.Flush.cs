@@ -11,7 +11,7 @@ public sealed partial class SpansBuffer
     /// <summary>
     /// Flushes the assigned shards: takes every segment whose deadline is at most <paramref name="now"/> (bounded by
     /// the max-flush-segments option), locks, loads and enriches it. Nothing is deleted: hand the segments off, then
-    /// call <see cref="DoneFlushSegmentsAsync"/>.
+    /// call <see cref="DoneFlushSegmentsAsync(IReadOnlyList{FlushedSegment}, CancellationToken)"/>.
     /// </summary>
     /// <param name="now">The flush clock in integer Unix seconds.</param>
     /// <param name="cancellationToken">Stops waiting; a cancelled flush leaves its locks to expire.</param>
@@ -63,7 +63,7 @@ public sealed partial class SpansBuffer
         var started = flush.Time.GetTimestamp();
         var locked = candidates.Count == 0 || flush.Options.FlushLockTtl <= TimeSpan.Zero
             ? candidates
-            : await flush.Store.AcquireFlushLocksAsync(candidates, flush.Options.FlushLockTtl).WaitAsync(cancellationToken).ConfigureAwait(false);
+            : await flush.Store.AcquireFlushLocksAsync(candidates, flush.Options.FlushLockTtl, flush.LockToken).WaitAsync(cancellationToken).ConfigureAwait(false);
         flush.Stats.LocksAcquired = locked.Count;
         flush.Stats.LockContention = candidates.Count - locked.Count;
         flush.Stats.AcquireLocks = flush.Time.GetElapsedTime(started);
@@ -73,7 +73,7 @@ public sealed partial class SpansBuffer
     private static async Task<IReadOnlyList<LoadedSegment>> LoadSegmentDataAsync(FlushContext flush, IReadOnlyList<FlushCandidate> locked, CancellationToken cancellationToken)
     {
         var started = flush.Time.GetTimestamp();
-        var loaded = await flush.Store.LoadSegmentsAsync(SegmentAssembler.LastPerSegmentKey(locked), flush.Options.SegmentPageSize, flush.Stats, flush.Arena).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var loaded = await flush.Store.LoadSegmentsAsync(SegmentAssembler.LastPerSegmentKey(locked), flush.Options.SegmentPageSize, flush.Stats, flush.Arena, flush.LockToken).WaitAsync(cancellationToken).ConfigureAwait(false);
         flush.Stats.SegmentsLoaded = loaded.Count;
         flush.Stats.LoadData = flush.Time.GetElapsedTime(started);
         return loaded;
@@ -122,6 +122,9 @@ public sealed partial class SpansBuffer
         }
 
         public long Now { get; }
+
+        /// <summary>Gets the value of this flush's locks and fences: only this flush's cleanup releases them.</summary>
+        public string LockToken { get; } = Guid.NewGuid().ToString("N");
 
         public SpanBufferOptions Options { get; }
 

@@ -193,27 +193,62 @@ public sealed partial class SpansBuffer : IDisposable
     }
 
     /// <summary>
-    /// Deletes what was flushed and handed off: metadata, redirects, member index and payload sets (when they were
-    /// loaded), the flush lock and the queue entries. Call it only after the host confirmed delivery.
+    /// Removes what was flushed and handed off, and nothing that arrived since: spans ingested into a segment while it
+    /// was being flushed stay queued for a later flush. Releases the flush locks. Call it only after the host
+    /// confirmed delivery, with the segments that were delivered (a subset of a flush is fine).
     /// </summary>
-    /// <param name="segments">The segments from <see cref="FlushSegmentsAsync"/>, empty ones included.</param>
+    /// <param name="segments">The delivered segments from <see cref="FlushSegmentsAsync"/>, empty ones included.</param>
     /// <param name="cancellationToken">Stops waiting; commands already sent may still run.</param>
-    /// <returns>A task that completes when Redis has applied the cleanup.</returns>
-    public async Task DoneFlushSegmentsAsync(IReadOnlyList<FlushedSegment> segments, CancellationToken cancellationToken = default)
+    /// <returns>What was cleaned, and the losses of the cleaned segments (final: report these).</returns>
+    // RS0027 guards against overloads that differ only by trailing optional parameters; these differ in their first.
+#pragma warning disable RS0027
+    public async Task<CleanupResult> DoneFlushSegmentsAsync(IReadOnlyList<FlushedSegment> segments, CancellationToken cancellationToken = default)
+#pragma warning restore RS0027
     {
         ArgumentNullException.ThrowIfNull(segments);
         cancellationToken.ThrowIfCancellationRequested();
         if (segments.Count == 0)
         {
-            return;
+            return new CleanupResult(0, 0, 0, []);
         }
 
+        var options = _options.CurrentValue;
         var started = _time.GetTimestamp();
-        await CreateStore(_options.CurrentValue).CleanupFlushedSegmentsAsync(segments).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var outcomes = await CreateStore(options).CleanupFlushedSegmentsAsync(segments, FenceTtl(options)).WaitAsync(cancellationToken).ConfigureAwait(false);
         var elapsed = _time.GetElapsedTime(started);
+        var result = SegmentLosses.Final(outcomes);
         _metrics.CleanupDuration.Record(elapsed.TotalSeconds);
         _metrics.CleanupSegments.Add(segments.Count);
+        SegmentLosses.Publish(result, _metrics, _logger);
         Log.CleanupCompleted(_logger, segments.Count, elapsed.TotalMilliseconds);
+        return result;
+    }
+
+    /// <summary>Cleans up what a flush delivered: every segment of <paramref name="flush"/>.</summary>
+    /// <param name="flush">The result of <see cref="FlushSegmentsAsync"/>, all of whose segments were handed off.</param>
+    /// <param name="cancellationToken">Stops waiting; commands already sent may still run.</param>
+    /// <returns>What was cleaned, and the losses of the cleaned segments.</returns>
+    public Task<CleanupResult> DoneFlushSegmentsAsync(FlushResult flush, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(flush);
+        return DoneFlushSegmentsAsync(flush.Segments, cancellationToken);
+    }
+
+    /// <summary>
+    /// Releases the flush locks of segments whose hand-off failed, so the next flush retries them at once instead of
+    /// after the lock TTL. Their data stays as it is. Does nothing for locks another flush holds.
+    /// </summary>
+    /// <param name="segments">Segments from <see cref="FlushSegmentsAsync"/> that were not delivered.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the locks are released.</returns>
+    public async Task ReleaseFlushLocksAsync(IReadOnlyList<FlushedSegment> segments, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (segments.Count > 0)
+        {
+            await CreateStore(_options.CurrentValue).ReleaseFlushLocksAsync(segments).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Counts the segments queued in each assigned shard.</summary>
@@ -254,6 +289,10 @@ public sealed partial class SpansBuffer : IDisposable
     }
 
     private static long Seconds(TimeSpan value) => (long)value.TotalSeconds;
+
+    /// <summary>How long a cleanup's fence may outlive a cleanup that died before removing the queue entry.</summary>
+    private static TimeSpan FenceTtl(SpanBufferOptions options) =>
+        options.FlushLockTtl > TimeSpan.FromSeconds(10) ? options.FlushLockTtl : TimeSpan.FromSeconds(10);
 
     private static SpanBufferOptions Validated(SpanBufferOptions options)
     {

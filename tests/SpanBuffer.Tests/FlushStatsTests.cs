@@ -115,7 +115,6 @@ public sealed class FlushStatsTests : IDisposable
         using var spans = new MetricCollector<long>(_metrics.FlushSpans);
         using var empty = new MetricCollector<long>(_metrics.FlushEmptySegments);
         using var withRoot = new MetricCollector<long>(_metrics.FlushSegmentsWithRoot);
-        using var expired = new MetricCollector<long>(_metrics.FlushExpiredSegments);
 
         CreateSut().Publish(_metrics, _logger);
 
@@ -126,19 +125,19 @@ public sealed class FlushStatsTests : IDisposable
         Assert.Equal(40, Single(spans));
         Assert.Equal(1, Single(empty));
         Assert.Equal(4, Single(withRoot));
-        Assert.Equal(8, Single(expired));
     }
 
     [Fact]
-    public void Publish_LostSpans_TaggedWithReason()
+    public void Publish_LossesFound_AreLeftToCleanup()
     {
+        // A flush whose hand-off fails is flushed again: counting its losses here would count them twice.
         using var lost = new MetricCollector<long>(_metrics.FlushLostSpans);
+        using var expired = new MetricCollector<long>(_metrics.FlushExpiredSegments);
 
         CreateSut().Publish(_metrics, _logger);
 
-        Assert.Equal(2, lost.GetMeasurementSnapshot().Count);
-        Assert.Equal(3, Tagged(lost, "reason", "dropped"));
-        Assert.Equal(5, Tagged(lost, "reason", "invalid_payload"));
+        Assert.Empty(lost.GetMeasurementSnapshot());
+        Assert.Empty(expired.GetMeasurementSnapshot());
     }
 
     [Fact]

@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(5, LogLevel.Debug, "Cleaned up {SegmentCount} flushed segments in {ElapsedMs:F1} ms", EventName = "CleanupCompleted")]
     public static partial void CleanupCompleted(ILogger logger, int segmentCount, double elapsedMs);
 
+    [LoggerMessage(30, LogLevel.Warning, "Cleanup of {SegmentCount} segments made {LostSpanCount} lost spans final: {DroppedCount} ingested but missing, {InvalidCount} not JSON objects, {DeliveryFailedCount} undeliverable; {ExpiredSegmentCount} segments expired before their flush", EventName = "LossesFinal")]
+    public static partial void LossesFinal(ILogger logger, int segmentCount, long lostSpanCount, long droppedCount, long invalidCount, long deliveryFailedCount, long expiredSegmentCount);
+
     [LoggerMessage(10, LogLevel.Information, "Span flusher started for shards {Shards}", EventName = "FlusherStarted")]
     public static partial void FlusherStarted(ILogger logger, string shards);
 

@@ -51,11 +51,13 @@ internal sealed class SpanBufferMetrics : IDisposable
         FlushLockContention = meter.CreateCounter<long>("spanbuffer.flush.lock_contention", "{segment}", "Flush candidates whose lock another flusher held.");
         FlushAtLimit = meter.CreateCounter<long>("spanbuffer.flush.at_limit", "{flush}", "Flushes that reached the per-shard limit (the soft backpressure signal).");
         FlushEmptySegments = meter.CreateCounter<long>("spanbuffer.flush.empty_segments", "{segment}", "Flushed segments with no data (cleaned, never produced).");
-        FlushLostSpans = meter.CreateCounter<long>("spanbuffer.flush.lost_spans", "{span}", "Spans ingested but not flushed (reason: dropped, invalid_payload).");
-        FlushExpiredSegments = meter.CreateCounter<long>("spanbuffer.flush.expired_segments", "{segment}", "Empty segments whose data expired (TTL) before the flush.");
+        FlushLostSpans = meter.CreateCounter<long>("spanbuffer.flush.lost_spans", "{span}", "Spans lost, counted once when the segment is cleaned up (reason: dropped, invalid_payload, delivery_failed).");
+        FlushExpiredSegments = meter.CreateCounter<long>("spanbuffer.flush.expired_segments", "{segment}", "Empty segments whose data expired (TTL) before the flush, counted once at cleanup.");
         FlushCorruptEntries = meter.CreateCounter<long>("spanbuffer.flush.corrupt_entries", "{entry}", "Redis entries a flush could not read and skipped (kind: queue_member, counter, wrong_type).");
         CleanupDuration = meter.CreateHistogram<double>("spanbuffer.cleanup.duration", "s", "Duration of the cleanup after a flush was handed off.");
         CleanupSegments = meter.CreateCounter<long>("spanbuffer.cleanup.segments", "{segment}", "Segments cleaned up.");
+        CleanupRequeuedSegments = meter.CreateCounter<long>("spanbuffer.cleanup.requeued_segments", "{segment}", "Cleaned segments that received spans during their flush; those stay queued.");
+        CleanupCleanedElsewhere = meter.CreateCounter<long>("spanbuffer.cleanup.cleaned_elsewhere", "{segment}", "Segments another flusher had already cleaned up (delivered twice, within at-least-once).");
 
         QueueSize = meter.CreateGauge<long>("spanbuffer.queue.size", "{segment}", "Segments waiting in a shard's queue.");
         FlusherCycles = meter.CreateCounter<long>("spanbuffer.flusher.cycles", "{cycle}", "Flusher cycles (error.type set when a cycle failed).");
@@ -119,6 +121,10 @@ internal sealed class SpanBufferMetrics : IDisposable
     public Counter<long> FlushLostSpans { get; }
 
     public Counter<long> FlushExpiredSegments { get; }
+
+    public Counter<long> CleanupRequeuedSegments { get; }
+
+    public Counter<long> CleanupCleanedElsewhere { get; }
 
     public Counter<long> FlushCorruptEntries { get; }
 

@@ -128,9 +128,6 @@ internal sealed class FlushStats(TimeProvider time)
         metrics.FlushSpans.Add(SpansFlushed);
         metrics.FlushEmptySegments.Add(EmptySegments);
         metrics.FlushSegmentsWithRoot.Add(SegmentsWithRoot);
-        metrics.FlushLostSpans.Add(DroppedSpans, SpanBufferMetrics.Reason("dropped"));
-        metrics.FlushLostSpans.Add(InvalidPayloads, SpanBufferMetrics.Reason("invalid_payload"));
-        metrics.FlushExpiredSegments.Add(ExpiredSegments);
         metrics.FlushCorruptEntries.Add(CorruptQueueMembers, SpanBufferMetrics.Kind("queue_member"));
         metrics.FlushCorruptEntries.Add(CorruptCounters, SpanBufferMetrics.Kind("counter"));
         metrics.FlushCorruptEntries.Add(WrongTypeKeys, SpanBufferMetrics.Kind("wrong_type"));

@@ -97,7 +97,7 @@ internal static class SegmentAssembler
         var key = SegmentKey.Parse(segment.Candidate.SegmentKey);
         if (segment.Payloads.Count == 0)
         {
-            return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, [], segment.PayloadKeys), 0);
+            return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, [], segment.PayloadKeys) { Snapshot = segment.Snapshot }, 0);
         }
 
         // Scan everything first: the layouts give each span's exact enriched length, so the segment's spans are written
@@ -139,7 +139,7 @@ internal static class SegmentAssembler
                 offset += written;
             }
 
-            return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, spans, segment.PayloadKeys), payloads.Count - valid);
+            return new BuiltSegment(segment, new FlushedSegment(segment.Candidate, key.ProjectId, spans, segment.PayloadKeys) { Snapshot = segment.Snapshot }, payloads.Count - valid);
         }
         finally
         {

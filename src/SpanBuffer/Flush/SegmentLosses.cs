@@ -1,4 +1,7 @@
+using Microsoft.Extensions.Logging;
+using SpanBuffer.Diagnostics;
 using SpanBuffer.Models;
+using SpanBuffer.Redis;
 
 namespace SpanBuffer.Flush;
 
@@ -45,7 +48,8 @@ internal static class SegmentLosses
             if (metadata.IngestedCount is { } ingested)
             {
                 stats.IngestedSpansPerSegment.Add(ingested);
-                var dropped = ingested - loaded.Payloads.Count;
+                // Payloads another flusher's cleanup removed while this one loaded were delivered by that flusher.
+                var dropped = loaded.Snapshot is { CleanedConcurrently: true } ? 0 : ingested - loaded.Payloads.Count;
                 if (dropped > 0)
                 {
                     stats.DroppedSpans += dropped;
@@ -81,8 +85,73 @@ internal static class SegmentLosses
             }
         }
 
-        return losses.Select(l => new SegmentLoss(l.Key.Project, l.Value, l.Key.Reason)).ToList();
+        return ToList(losses);
     }
+
+    /// <summary>
+    /// The losses that became final with a cleanup: those of the segments whose data it removed. A segment another
+    /// flusher cleaned first is that flusher's to report.
+    /// </summary>
+    public static CleanupResult Final(IReadOnlyList<SegmentCleanup> outcomes)
+    {
+        var losses = new Dictionary<(long Project, SegmentLossReason Reason), long>();
+        var requeued = 0;
+        var elsewhere = 0;
+        foreach (var outcome in outcomes)
+        {
+            requeued += outcome.State == SegmentCleanupState.DataRemains ? 1 : 0;
+            if (!outcome.RemovedItsData)
+            {
+                elsewhere++;
+                continue;
+            }
+
+            foreach (var loss in outcome.Segment.Losses)
+            {
+                Add(losses, loss.ProjectId, loss.Reason, loss.Count);
+            }
+        }
+
+        return new CleanupResult(outcomes.Count, requeued, elsewhere, ToList(losses));
+    }
+
+    /// <summary>Records final losses in the loss metrics, once per loss.</summary>
+    public static void Publish(CleanupResult result, SpanBufferMetrics metrics, ILogger logger)
+    {
+        long dropped = 0, invalid = 0, expired = 0, failed = 0;
+        foreach (var loss in result.Losses)
+        {
+            switch (loss.Reason)
+            {
+                case SegmentLossReason.Dropped:
+                    dropped += loss.Count;
+                    break;
+                case SegmentLossReason.InvalidPayload:
+                    invalid += loss.Count;
+                    break;
+                case SegmentLossReason.ExpiredBeforeFlush:
+                    expired += loss.Count;
+                    break;
+                case SegmentLossReason.DeliveryFailed:
+                    failed += loss.Count;
+                    break;
+            }
+        }
+
+        metrics.FlushLostSpans.Add(dropped, SpanBufferMetrics.Reason("dropped"));
+        metrics.FlushLostSpans.Add(invalid, SpanBufferMetrics.Reason("invalid_payload"));
+        metrics.FlushLostSpans.Add(failed, SpanBufferMetrics.Reason("delivery_failed"));
+        metrics.FlushExpiredSegments.Add(expired);
+        metrics.CleanupRequeuedSegments.Add(result.Requeued);
+        metrics.CleanupCleanedElsewhere.Add(result.CleanedElsewhere);
+        if (dropped + invalid + expired + failed > 0)
+        {
+            Log.LossesFinal(logger, result.Segments, dropped + invalid + failed, dropped, invalid, failed, expired);
+        }
+    }
+
+    private static List<SegmentLoss> ToList(Dictionary<(long Project, SegmentLossReason Reason), long> losses) =>
+        losses.Select(l => new SegmentLoss(l.Key.Project, l.Value, l.Key.Reason)).ToList();
 
     private static void Add(Dictionary<(long, SegmentLossReason), long> losses, long project, SegmentLossReason reason, long count) =>
         losses[(project, reason)] = losses.GetValueOrDefault((project, reason)) + count;

@@ -30,6 +30,12 @@ internal sealed class KeySchema(string prefix)
 
     public string RedirectKey(string projectAndTrace) => string.Concat(Prefix, ":ssr:{", projectAndTrace, "}");
 
+    /// <summary>
+    /// The salts of a trace that are stored and not yet cleaned up (a hash, salt → "1"): how the ingest script tells a
+    /// replayed chunk, wherever merges moved it since. Not in the reference, which counts replays again.
+    /// </summary>
+    public string StoredSaltsKey(string projectAndTrace) => string.Concat(Prefix, ":ss:{", projectAndTrace, "}");
+
     public string MemberKeysKey(SegmentKey segment) =>
         string.Concat(Prefix, ":mk:{", ProjectAndTrace(segment.ProjectId, segment.TraceId), "}:", segment.RootId);
 

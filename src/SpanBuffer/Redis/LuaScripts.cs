@@ -5,6 +5,12 @@ internal static class LuaScripts
 {
     public static RedisScript AddBuffer { get; } = new(Load("add-buffer.lua"));
 
+    public static RedisScript FlushSnapshot { get; } = new(Load("flush-snapshot.lua"));
+
+    public static RedisScript CleanupSegment { get; } = new(Load("cleanup-segment.lua"));
+
+    public static RedisScript ReleaseLock { get; } = new(Load("release-lock.lua"));
+
     internal static string Load(string fileName)
     {
         var name = "SpanBuffer.Scripts." + fileName;

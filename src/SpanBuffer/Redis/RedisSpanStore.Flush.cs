@@ -66,13 +66,16 @@ internal sealed partial class RedisSpanStore
         await Task.WhenAll(removals).ConfigureAwait(false);
     }
 
-    /// <summary>Takes a <c>SET NX EX</c> flush lock per candidate and keeps the winners, in order (reference §4.3).</summary>
-    public async Task<IReadOnlyList<FlushCandidate>> AcquireFlushLocksAsync(IReadOnlyList<FlushCandidate> candidates, TimeSpan lockTtl)
+    /// <summary>
+    /// Takes a <c>SET NX EX</c> flush lock per candidate and keeps the winners, in order (reference §4.3). The lock
+    /// holds <paramref name="lockToken"/> (the reference writes "1"), so only its flush releases it.
+    /// </summary>
+    public async Task<IReadOnlyList<FlushCandidate>> AcquireFlushLocksAsync(IReadOnlyList<FlushCandidate> candidates, TimeSpan lockTtl, string lockToken)
     {
         var pending = new List<(FlushCandidate Candidate, Task<bool> Won)>(candidates.Count);
         foreach (var candidate in candidates)
         {
-            pending.Add((candidate, _database.StringSetAsync(_keys.FlushLockKey(candidate.SegmentKey), "1", lockTtl, When.NotExists)));
+            pending.Add((candidate, _database.StringSetAsync(_keys.FlushLockKey(candidate.SegmentKey), lockToken, lockTtl, When.NotExists)));
         }
 
         await WhenAllAnswered(pending.Select(p => p.Won)).ConfigureAwait(false);
@@ -89,59 +92,62 @@ internal sealed partial class RedisSpanStore
     }
 
     /// <summary>
-    /// Loads each candidate's member index, payload sets (paged <c>SSCAN</c>, decompressed) and ingest counters
-    /// (reference §4.4). A payload key listed by several segments feeds only the last of them. Decompressed payloads
-    /// live in <paramref name="arena"/> when given: the loaded segments are valid until it is reset.
+    /// Loads each candidate's member index and ingest counters (one snapshot, read atomically), its payload sets
+    /// (paged <c>SSCAN</c>, decompressed) (reference §4.4). A payload key listed by several segments feeds only the
+    /// last of them. Decompressed payloads live in <paramref name="arena"/> when given: the loaded segments are valid
+    /// until it is reset. Each loaded segment carries the snapshot its cleanup needs, with <paramref name="lockToken"/>.
     /// </summary>
     /// <remarks>
-    /// Counters are read with one <c>MGET</c> per hash slot (on a standalone server a few per flush, on a cluster one
-    /// per segment). Corrupt data does not fail the flush: a counter that is not an integer reads as missing, and an
-    /// index or payload set of the wrong type as empty; <paramref name="stats"/> counts both.
+    /// Corrupt data does not fail the flush: a counter that is not an integer reads as missing, and an index or
+    /// payload set of the wrong type as empty; <paramref name="stats"/> counts both. A listed payload set that is
+    /// missing is looked up again in the index: gone from there too, it was cleaned up by another flusher meanwhile
+    /// (not a loss); still listed, it was lost.
     /// </remarks>
-    public async Task<IReadOnlyList<LoadedSegment>> LoadSegmentsAsync(IReadOnlyList<FlushCandidate> candidates, int pageSize, FlushStats stats, PayloadArena? arena = null)
+    public async Task<IReadOnlyList<LoadedSegment>> LoadSegmentsAsync(IReadOnlyList<FlushCandidate> candidates, int pageSize, FlushStats stats, PayloadArena? arena = null, string lockToken = "")
     {
         var segments = new SegmentKey[candidates.Count];
         var memberKeys = new RedisKey[candidates.Count];
-        var indexes = new Task<RedisValue[]>[candidates.Count];
+        var reads = new Task<RedisResult>[candidates.Count];
         for (var i = 0; i < candidates.Count; i++)
         {
-            segments[i] = SegmentKey.Parse(candidates[i].SegmentKey);
+            var segmentKey = candidates[i].SegmentKey;
+            segments[i] = SegmentKey.Parse(segmentKey);
             memberKeys[i] = _keys.MemberKeysKey(segments[i]);
-            indexes[i] = _database.SetMembersAsync(memberKeys[i]);
+            reads[i] = LuaScripts.FlushSnapshot.EvaluateAsync(_database, [memberKeys[i], _keys.IngestedCountKey(segmentKey), _keys.IngestedBytesKey(segmentKey)], []);
         }
 
-        // The counters share the member index's hash tag, so its key tells their slot.
-        var counterReads = new List<(List<int> Segments, Task<RedisValue[]> Reply)>();
-        foreach (var batch in BatchesBySlot(candidates.Count, i => memberKeys[i], 2, MaxKeysPerCommand))
-        {
-            var keys = new RedisKey[batch.Count * 2];
-            for (var j = 0; j < batch.Count; j++)
-            {
-                keys[2 * j] = _keys.IngestedCountKey(candidates[batch[j]].SegmentKey);
-                keys[2 * j + 1] = _keys.IngestedBytesKey(candidates[batch[j]].SegmentKey);
-            }
+        await ((Task)Task.WhenAll(reads)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        ThrowUnlessEveryFaultIsWrongType(reads);
 
-            counterReads.Add((batch, _database.StringGetAsync(keys)));
-        }
-
-        // Every reply answered before any is read; a wrong-type index is tolerated, any other failure fails the load.
-        await ((Task)Task.WhenAll(indexes)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        ThrowUnlessEveryFaultIsWrongType(indexes);
-
-        // A payload key listed by several segments (a replayed subsegment merged, then detached) feeds the last one.
+        // A payload key listed by several segments feeds the last one (see SegmentAssembler.LastPerSegmentKey).
+        var snapshots = new SegmentSnapshot[candidates.Count];
         var payloadKeys = new List<string>[candidates.Count];
-        var owners = new Dictionary<string, int>(StringComparer.Ordinal);
+        var owners = new Dictionary<string, (int Segment, int Salt)>(StringComparer.Ordinal);
         for (var i = 0; i < candidates.Count; i++)
         {
-            var salts = ReadSet(indexes[i], memberKeys[i], stats);
-            var keys = new List<string>(salts.Length);
-            foreach (var salt in salts)
+            var reply = await reads[i].ConfigureAwait(false);
+            var segmentKey = candidates[i].SegmentKey;
+            if ((long)reply[0] == 0)
             {
-                var payloadKey = _keys.PayloadKeyFromMember(segments[i], salt!);
-                keys.Add(payloadKey);
-                owners[payloadKey] = i;
+                stats.CountWrongTypeKey(memberKeys[i].ToString());
             }
 
+            var saltReply = reply[1];
+            var salts = new string[saltReply.Length];
+            var keys = new List<string>(salts.Length);
+            for (var j = 0; j < salts.Length; j++)
+            {
+                salts[j] = (string)saltReply[j]!;
+                var payloadKey = _keys.PayloadKeyFromMember(segments[i], salts[j]);
+                keys.Add(payloadKey);
+                owners[payloadKey] = (i, j);
+            }
+
+            snapshots[i] = new SegmentSnapshot(
+                lockToken,
+                salts,
+                ReadCounter((RedisValue)reply[2], segmentKey, _keys.IngestedCountKey, stats),
+                ReadCounter((RedisValue)reply[3], segmentKey, _keys.IngestedBytesKey, stats));
             payloadKeys[i] = keys;
         }
 
@@ -151,28 +157,57 @@ internal sealed partial class RedisSpanStore
             payloads[i] = [];
         }
 
-        await LoadPayloadsAsync(owners, payloads, pageSize, stats, arena).ConfigureAwait(false);
-        await WhenAllAnswered(counterReads.Select(c => c.Reply)).ConfigureAwait(false);
-        var metadata = new SegmentIngestMetadata[candidates.Count];
-        foreach (var (batch, reply) in counterReads)
-        {
-            var values = await reply.ConfigureAwait(false);
-            for (var j = 0; j < batch.Count; j++)
-            {
-                var segmentKey = candidates[batch[j]].SegmentKey;
-                metadata[batch[j]] = new SegmentIngestMetadata(
-                    ReadCounter(values[2 * j], segmentKey, _keys.IngestedCountKey, stats),
-                    ReadCounter(values[2 * j + 1], segmentKey, _keys.IngestedBytesKey, stats));
-            }
-        }
-
+        await LoadPayloadsAsync(owners, payloads, snapshots, pageSize, stats, arena).ConfigureAwait(false);
+        await FindConcurrentCleanupsAsync(memberKeys, snapshots).ConfigureAwait(false);
         var loaded = new List<LoadedSegment>(candidates.Count);
         for (var i = 0; i < candidates.Count; i++)
         {
-            loaded.Add(new LoadedSegment(candidates[i], payloads[i], payloadKeys[i], metadata[i]));
+            var metadata = new SegmentIngestMetadata(snapshots[i].IngestedCount, snapshots[i].IngestedBytes);
+            loaded.Add(new LoadedSegment(candidates[i], payloads[i], payloadKeys[i], metadata) { Snapshot = snapshots[i] });
         }
 
         return loaded;
+    }
+
+    /// <summary>
+    /// For each segment with a listed payload set that read as missing, asks the index whether those salts are still
+    /// listed; one that is gone was removed by another flusher's cleanup after this flush's snapshot.
+    /// </summary>
+    private async Task FindConcurrentCleanupsAsync(RedisKey[] memberKeys, SegmentSnapshot[] snapshots)
+    {
+        var checks = new List<(SegmentSnapshot Snapshot, Task<bool[]> Listed)>();
+        for (var i = 0; i < snapshots.Length; i++)
+        {
+            var snapshot = snapshots[i];
+            List<RedisValue>? missing = null;
+            for (var j = 0; j < snapshot.Salts.Length; j++)
+            {
+                if (snapshot.SpansPerSalt[j] == 0)
+                {
+                    (missing ??= []).Add(snapshot.Salts[j]);
+                }
+            }
+
+            if (missing is not null)
+            {
+                checks.Add((snapshot, _database.SetContainsAsync(memberKeys[i], [.. missing])));
+            }
+        }
+
+        if (checks.Count == 0)
+        {
+            return;
+        }
+
+        await ((Task)Task.WhenAll(checks.Select(c => c.Listed))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        ThrowUnlessEveryFaultIsWrongType(checks.Select(c => c.Listed));
+        foreach (var (snapshot, listed) in checks)
+        {
+            if (listed.IsCompletedSuccessfully && (await listed.ConfigureAwait(false)).Contains(false))
+            {
+                snapshot.CleanedConcurrently = true;
+            }
+        }
     }
 
     /// <summary>The current queue deadline of each candidate, <see langword="null"/> when it is no longer queued.</summary>
@@ -195,7 +230,162 @@ internal sealed partial class RedisSpanStore
     }
 
     /// <summary>
-    /// Deletes what was flushed (reference §4.8): metadata, redirects of the flushed spans, the member index and
+    /// Removes what each flush delivered and nothing ingested since. A segment flushed by this library (it carries
+    /// its snapshot) is cleaned by <c>cleanup-segment.lua</c>: its loaded salts leave the member index, its counters
+    /// drop by what was loaded, the delivered spans' redirects go; when nothing is left its metadata goes and its queue
+    /// entry is removed behind a fence, else it stays queued with the data that arrived during the flush. Then the
+    /// removed salts' payload sets are unlinked. A segment a host built goes the reference's way (§4.8).
+    /// </summary>
+    /// <returns>Per segment, whether this cleanup removed its data (so its losses are this flush's to report).</returns>
+    public async Task<IReadOnlyList<SegmentCleanup>> CleanupFlushedSegmentsAsync(IReadOnlyList<FlushedSegment> segments, TimeSpan fenceTtl)
+    {
+        var outcomes = new SegmentCleanup[segments.Count];
+        var legacy = new List<FlushedSegment>();
+        var scripted = new List<(int Index, Task<RedisResult> Reply)>(segments.Count);
+        for (var i = 0; i < segments.Count; i++)
+        {
+            var flushed = segments[i];
+            if (flushed.Snapshot is not { } snapshot)
+            {
+                legacy.Add(flushed);
+                outcomes[i] = new SegmentCleanup(flushed, SegmentCleanupState.Emptied, RemovedItsData: true);
+                continue;
+            }
+
+            scripted.Add((i, RunCleanupScriptAsync(flushed, snapshot, fenceTtl)));
+        }
+
+        var legacyCleanup = legacy.Count > 0 ? CleanupLikeTheReferenceAsync(legacy) : Task.CompletedTask;
+        await ((Task)Task.WhenAll(scripted.Select(s => s.Reply))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+        var unlinks = new List<RedisKey>();
+        var fences = new List<RedisKey>();
+        var queueRemovals = new Dictionary<string, List<RedisValue>>(StringComparer.Ordinal);
+        var failures = new List<Exception>();
+        foreach (var (index, reply) in scripted)
+        {
+            if (!reply.IsCompletedSuccessfully)
+            {
+                // Left as it was: a later flush delivers it again (at-least-once).
+                failures.Add(reply.Exception?.InnerException ?? new TaskCanceledException());
+                continue;
+            }
+
+            var flushed = segments[index];
+            var snapshot = flushed.Snapshot!;
+            var result = await reply.ConfigureAwait(false);
+            var state = (SegmentCleanupState)(long)result[0];
+            var removed = (long)result[1];
+            var flags = result[2];
+            for (var j = 0; j < snapshot.Salts.Length; j++)
+            {
+                if (flags.Length == 0 ? removed > 0 : (string?)flags[j] == "1")
+                {
+                    unlinks.Add(flushed.PayloadKeys[j]);
+                }
+            }
+
+            if (state == SegmentCleanupState.Emptied)
+            {
+                GetOrAdd(queueRemovals, flushed.QueueKey).Add(flushed.SegmentKey);
+                fences.Add(_keys.FlushLockKey(flushed.SegmentKey));
+            }
+
+            outcomes[index] = new SegmentCleanup(flushed, state, RemovedItsData: removed == snapshot.Salts.Length);
+        }
+
+        var writes = new List<Task>();
+        AddUnlinks(writes, unlinks);
+        var removals = new List<Task>();
+        foreach (var (queueKey, members) in queueRemovals)
+        {
+            foreach (var batch in members.Chunk(CleanupBatchSize))
+            {
+                removals.Add(_database.SortedSetRemoveAsync(queueKey, batch));
+            }
+        }
+
+        // The fences go only once the queue entries are gone; if this process dies in between, they expire.
+        await Task.WhenAll(removals).ConfigureAwait(false);
+        AddUnlinks(writes, fences);
+        await Task.WhenAll(writes.Append(legacyCleanup)).ConfigureAwait(false);
+        if (failures.Count > 0)
+        {
+            throw failures.Count == 1 ? failures[0] : new AggregateException(failures);
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>Deletes each segment's flush lock if it still holds the token of the flush that loaded the segment.</summary>
+    public async Task ReleaseFlushLocksAsync(IReadOnlyList<FlushedSegment> segments)
+    {
+        var releases = new List<Task>(segments.Count);
+        foreach (var flushed in segments)
+        {
+            if (flushed.Snapshot is { } snapshot)
+            {
+                releases.Add(LuaScripts.ReleaseLock.EvaluateAsync(_database, [_keys.FlushLockKey(flushed.SegmentKey)], [snapshot.LockToken]));
+            }
+        }
+
+        await Task.WhenAll(releases).ConfigureAwait(false);
+    }
+
+    private Task<RedisResult> RunCleanupScriptAsync(FlushedSegment flushed, SegmentSnapshot snapshot, TimeSpan fenceTtl)
+    {
+        var segmentKey = flushed.SegmentKey;
+        var segment = SegmentKey.Parse(segmentKey);
+        var projectAndTrace = KeySchema.ProjectAndTrace(segment.ProjectId, segment.TraceId);
+        RedisKey[] keys =
+        [
+            _keys.MemberKeysKey(segment),
+            _keys.IngestedCountKey(segmentKey),
+            _keys.IngestedBytesKey(segmentKey),
+            _keys.HasRootKey(segmentKey),
+            _keys.FlushLockKey(segmentKey),
+            _keys.RedirectKey(projectAndTrace),
+            _keys.StoredSaltsKey(projectAndTrace),
+        ];
+        var salts = snapshot.Salts;
+        var values = new RedisValue[5 + 3 * salts.Length + flushed.Spans.Count];
+        values[0] = snapshot.LockToken;
+        values[1] = Math.Max(1, (long)fenceTtl.TotalSeconds);
+        values[2] = snapshot.IngestedCount is { } count ? count : RedisValue.EmptyString;
+        values[3] = snapshot.IngestedBytes is { } bytes ? bytes : RedisValue.EmptyString;
+        values[4] = salts.Length;
+        for (var j = 0; j < salts.Length; j++)
+        {
+            values[5 + 3 * j] = salts[j];
+            values[6 + 3 * j] = snapshot.SpansPerSalt[j];
+            values[7 + 3 * j] = snapshot.BytesPerSalt[j];
+        }
+
+        var spansAt = 5 + 3 * salts.Length;
+        for (var k = 0; k < flushed.Spans.Count; k++)
+        {
+            values[spansAt + k] = flushed.Spans[k].SpanId;
+        }
+
+        return LuaScripts.CleanupSegment.EvaluateAsync(_database, keys, values);
+    }
+
+    private void AddUnlinks(List<Task> writes, List<RedisKey> keys)
+    {
+        foreach (var batch in BatchesBySlot(keys.Count, i => keys[i], 1, MaxKeysPerCommand))
+        {
+            var unlink = new object[batch.Count];
+            for (var i = 0; i < unlink.Length; i++)
+            {
+                unlink[i] = keys[batch[i]];
+            }
+
+            writes.Add(_database.ExecuteAsync("UNLINK", unlink));
+        }
+    }
+
+    /// <summary>
+    /// Deletes what was flushed, unconditionally (reference §4.8): metadata, redirects of the flushed spans, the member index and
     /// payload sets when they were loaded, the flush lock, and the queue entries.
     /// </summary>
     /// <remarks>
@@ -203,7 +393,7 @@ internal sealed partial class RedisSpanStore
     /// segment's metadata and one per payload set), redirects with one <c>HDEL</c> per segment, queue entries last
     /// with <c>ZREM</c> in batches of 100. <c>UNLINK</c> frees large payload sets off Redis's main thread.
     /// </remarks>
-    public async Task CleanupFlushedSegmentsAsync(IReadOnlyList<FlushedSegment> segments)
+    private async Task CleanupLikeTheReferenceAsync(IReadOnlyList<FlushedSegment> segments)
     {
         var keys = new List<RedisKey>(segments.Count * 7);
         var writes = new List<Task>(segments.Count + 8);
@@ -242,17 +432,7 @@ internal sealed partial class RedisSpanStore
             GetOrAdd(queueRemovals, flushed.QueueKey).Add(segmentKey);
         }
 
-        foreach (var batch in BatchesBySlot(keys.Count, i => keys[i], 1, MaxKeysPerCommand))
-        {
-            var unlink = new object[batch.Count];
-            for (var i = 0; i < unlink.Length; i++)
-            {
-                unlink[i] = keys[batch[i]];
-            }
-
-            writes.Add(_database.ExecuteAsync("UNLINK", unlink));
-        }
-
+        AddUnlinks(writes, keys);
         foreach (var (queueKey, members) in queueRemovals)
         {
             foreach (var batch in members.Chunk(CleanupBatchSize))
@@ -270,7 +450,7 @@ internal sealed partial class RedisSpanStore
     /// owner's payloads as soon as it arrives, while Redis still serves the pages behind it. Commands are issued
     /// directly, without an async method per set. A set of the wrong type reads as empty and is counted.
     /// </summary>
-    private async Task LoadPayloadsAsync(Dictionary<string, int> owners, List<ReadOnlyMemory<byte>>[] payloads, int pageSize, FlushStats stats, PayloadArena? arena)
+    private async Task LoadPayloadsAsync(Dictionary<string, (int Segment, int Salt)> owners, List<ReadOnlyMemory<byte>>[] payloads, SegmentSnapshot[] snapshots, int pageSize, FlushStats stats, PayloadArena? arena)
     {
         var round = new List<(string Key, Task<RedisResult> Page)>(owners.Count);
         foreach (var payloadKey in owners.Keys)
@@ -306,10 +486,19 @@ internal sealed partial class RedisSpanStore
                 var reply = await page.ConfigureAwait(false);
                 var cursor = (long)reply[0];
                 var started = stats.Time.GetTimestamp();
-                var owned = payloads[owners[key]];
+                var (segment, salt) = owners[key];
+                var owned = payloads[segment];
+                var first = owned.Count;
                 foreach (var member in (RedisValue[])reply[1]!)
                 {
                     PayloadCodec.Decode((ReadOnlyMemory<byte>)member, owned, arena);
+                }
+
+                var snapshot = snapshots[segment];
+                snapshot.SpansPerSalt[salt] += owned.Count - first;
+                for (var p = first; p < owned.Count; p++)
+                {
+                    snapshot.BytesPerSalt[salt] += owned[p].Length;
                 }
 
                 decoding += stats.Time.GetElapsedTime(started);
@@ -327,18 +516,6 @@ internal sealed partial class RedisSpanStore
 
     private Task<RedisResult> ScanPageAsync(string payloadKey, long cursor, int pageSize) =>
         _database.ExecuteAsync("SSCAN", (RedisKey)payloadKey, cursor, "COUNT", pageSize);
-
-    /// <summary>The members of a set read with SMEMBERS (an answered reply); a key of the wrong type reads as empty and is counted.</summary>
-    private static RedisValue[] ReadSet(Task<RedisValue[]> answered, RedisKey key, FlushStats stats)
-    {
-        if (answered.IsFaulted)
-        {
-            stats.CountWrongTypeKey(key.ToString());
-            return [];
-        }
-
-        return answered.Result;
-    }
 
     private static void ThrowUnlessEveryFaultIsWrongType(IEnumerable<Task> answered)
     {
@@ -404,6 +581,22 @@ internal sealed partial class RedisSpanStore
         return batches;
     }
 }
+
+/// <summary>What cleanup left of a segment.</summary>
+internal enum SegmentCleanupState
+{
+    /// <summary>Nothing was left: metadata and queue entry removed.</summary>
+    Emptied = 1,
+
+    /// <summary>Spans ingested during the flush remain, and the segment stays queued for a later flush.</summary>
+    DataRemains = 2,
+}
+
+/// <summary>The outcome of one segment's cleanup.</summary>
+/// <param name="Segment">The segment.</param>
+/// <param name="State">What was left of it.</param>
+/// <param name="RemovedItsData">Whether this cleanup removed what its flush loaded (not another flusher's cleanup before it).</param>
+internal readonly record struct SegmentCleanup(FlushedSegment Segment, SegmentCleanupState State, bool RemovedItsData);
 
 /// <summary>The due queue entries of one flush: the segment keys, and members that are not segment keys.</summary>
 /// <param name="Candidates">The flush candidates, per shard oldest first.</param>

@@ -22,9 +22,9 @@
 -- where merged_roots lists the chunk span ids that were roots of segments merged by this call, and replayed
 -- tells that the chunk's salt was already registered (a replayed batch): its spans are not counted again.
 --
--- Replays are idempotent in the counters: the salt is added to the target's member index first, and only a
--- salt new there counts the chunk's spans and bytes. A replay of a chunk that was detached goes back to its
--- detached segment (whose counter ic(<salt>) still exists), not into the original target a second time.
+-- Replays are idempotent in the counters: the trace's stored-salts hash (<prefix>:ss:{<pt>}) records every
+-- chunk stored and not yet cleaned up, and only a chunk new there is counted and listed. A replay of a
+-- chunk that was detached reports its detached segment (whose counter ic(<salt>) still exists).
 
 local pt = KEYS[1]
 local prefix = ARGV[1]
@@ -45,6 +45,7 @@ local BATCH = 1000
 
 local segment_prefix = prefix .. ":s:{" .. pt .. "}:"
 local redirect_key = prefix .. ":ssr:{" .. pt .. "}"
+local stored_salts_key = prefix .. ":ss:{" .. pt .. "}"
 local members_prefix = prefix .. ":mk:{" .. pt .. "}:"
 local ic_prefix = prefix .. ":ic:" .. segment_prefix
 local ibc_prefix = prefix .. ":ibc:" .. segment_prefix
@@ -153,38 +154,35 @@ end
 call_in_batches("HSET", redirect_key, redirect_pairs, 2)
 redis.call("EXPIRE", redirect_key, ttl)
 
--- 5. Where the chunk goes. A salt already listed there is a replay: nothing to detach, nothing to count.
---    Otherwise detach when over the size limit, or when the target is being flushed under a lock (or
---    fenced by a cleanup in progress).
+-- 5. Where the chunk goes. A salt already stored (and not yet cleaned up) is a replay: it is not
+--    counted or listed again, wherever merges moved it since; its segment is looked up so the queue
+--    entry a failed call may have left unwritten is written now. A new chunk detaches when over the
+--    size limit, or when the target is being flushed under a lock (or fenced by a cleanup in progress).
 local target_bytes = tonumber(target_bytes_text or "0")
 local target_count = tonumber(target_count_text or "0")
 local detach_reason = 0
-local fresh
-if detached_count_text and salt ~= root then
-    root = salt
-    target_count = tonumber(detached_count_text)
-    target_bytes = tonumber(redis.call("GET", ibc(root)) or "0")
-    fresh = redis.call("SADD", members_prefix .. root, salt) == 1
-else
-    fresh = redis.call("SADD", members_prefix .. root, salt) == 1
-    if fresh then
-        if max_segment_bytes > 0 and target_bytes + chunk_bytes + child_bytes > max_segment_bytes then
-            detach_reason = 1
-        elseif check_flush_lock and target_lock then
-            detach_reason = 2
-        end
+local fresh = redis.call("HSETNX", stored_salts_key, salt, "1") == 1
+redis.call("EXPIRE", stored_salts_key, ttl)
+if fresh then
+    if max_segment_bytes > 0 and target_bytes + chunk_bytes + child_bytes > max_segment_bytes then
+        detach_reason = 1
+    elseif check_flush_lock and target_lock then
+        detach_reason = 2
     end
     if detach_reason ~= 0 then
-        redis.call("SREM", members_prefix .. root, salt)
         root = salt
         target_count = 0
         target_bytes = 0
-        redis.call("SADD", members_prefix .. root, salt)
     end
-end
-if not fresh then
+    redis.call("SADD", members_prefix .. root, salt)
+else
     num_spans = 0
     chunk_bytes = 0
+    if detached_count_text and redis.call("SISMEMBER", members_prefix .. root, salt) == 0 then
+        root = salt
+        target_count = tonumber(detached_count_text)
+        target_bytes = tonumber(redis.call("GET", ibc(root)) or "0")
+    end
 end
 local members_key = members_prefix .. root
 

@@ -66,7 +66,7 @@ public abstract class FlushMetricsTests(RedisFixture fixture) : FlushTestBase(fi
 
             var error = await Assert.ThrowsAsync<RedisServerException>(() => buffer.FlushSegmentsAsync(Now + 10, TestContext.Current.CancellationToken));
 
-            Assert.StartsWith("NOPERM", error.Message, StringComparison.Ordinal);
+            Assert.Contains("can't run this command", error.Message, StringComparison.Ordinal);
             var measurements = duration.GetMeasurementSnapshot();
             var total = Assert.Single(measurements, m => !m.Tags.ContainsKey("stage"));
             Assert.Equal(typeof(RedisServerException).FullName, total.Tags["error.type"]);

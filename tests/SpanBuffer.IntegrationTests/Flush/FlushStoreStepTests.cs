@@ -58,20 +58,20 @@ public abstract class FlushStoreStepTests(RedisFixture fixture) : FlushTestBase(
         await Db.StringSetAsync($"{prefix}:fl:{candidates[3].SegmentKey}", "1", TimeSpan.FromSeconds(30));
 
         // The same key twice in one call (a segment in two queues of one buffer) wins once.
-        var locked = await store.AcquireFlushLocksAsync([.. candidates, candidates[0] with { QueueKey = prefix + ":q:1" }], TimeSpan.FromSeconds(20));
+        var locked = await store.AcquireFlushLocksAsync([.. candidates, candidates[0] with { QueueKey = prefix + ":q:1" }], TimeSpan.FromSeconds(20), "token");
 
         Assert.Equal([candidates[0], candidates[2], candidates[4]], locked);
         foreach (var candidate in locked)
         {
             var lockKey = $"{prefix}:fl:{candidate.SegmentKey}";
-            Assert.Equal("1", await Db.StringGetAsync(lockKey));
+            Assert.Equal("token", await Db.StringGetAsync(lockKey));
             Assert.InRange((await Db.KeyTimeToLiveAsync(lockKey))!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20));
 
             // The lock shares the slot of the segment's other metadata, so cleanup can delete them together.
             Assert.Equal(Redis.HashSlot($"{prefix}:ssr:{{1:{trace}}}"), Redis.HashSlot(lockKey));
         }
 
-        Assert.Empty(await store.AcquireFlushLocksAsync(locked, TimeSpan.FromSeconds(20)));
+        Assert.Empty(await store.AcquireFlushLocksAsync(locked, TimeSpan.FromSeconds(20), "another flush"));
         foreach (var key in await KeysAsync(prefix))
         {
             await Db.KeyDeleteAsync(key);
@@ -144,7 +144,7 @@ public abstract class FlushStoreStepTests(RedisFixture fixture) : FlushTestBase(
         Assert.Equal(default(SegmentIngestMetadata), loaded[2].IngestMetadata);
 
         var flushed = loaded.Select(l => new FlushedSegment(l.Candidate, 1, [], l.PayloadKeys)).ToList();
-        await store.CleanupFlushedSegmentsAsync(flushed);
+        await store.CleanupFlushedSegmentsAsync(flushed, TimeSpan.FromSeconds(10));
         Assert.Empty(await KeysAsync(prefix));
     }
 

@@ -115,7 +115,7 @@ public abstract class IngestKeyInvariantTests(RedisFixture fixture) : IngestTest
             Assert.Equal(Sorted(r, a, b, w, x, d), await scope.SegmentSpanIdsAsync(r, PT(trace)));
         }
 
-        Assert.Equal(Sorted("fl", "hrs", "ibc", "ic", "mk", "ssr"), Sorted(kinds));
+        Assert.Equal(Sorted("fl", "hrs", "ibc", "ic", "mk", "ss", "ssr"), Sorted(kinds));
         Assert.Equal(traces.Length * 8, payloadKeys.Count);
         if (Fixture.Topology == RedisTopology.Cluster)
         {
@@ -154,7 +154,7 @@ public abstract class IngestKeyInvariantTests(RedisFixture fixture) : IngestTest
                     continue;
                 }
 
-                // ssr, mk, ic, ibc, hrs, fl: in the slot of the script's declared key, the bare project:trace.
+                // ssr, ss, mk, ic, ibc, hrs, fl: in the slot of the script's declared key, the bare project:trace.
                 kinds.Add(kind);
                 var trace = Assert.Single(traces, t => tag == PT(t));
                 if (Fixture.Topology == RedisTopology.Cluster)

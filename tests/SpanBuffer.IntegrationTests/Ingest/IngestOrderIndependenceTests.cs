@@ -101,6 +101,7 @@ public abstract class IngestOrderIndependenceTests(RedisFixture fixture) : Inges
         var expectedKeys = new HashSet<string>(StringComparer.Ordinal);
         expectedKeys.UnionWith(partitions.Select(scope.QueueKey));
         expectedKeys.UnionWith(traces.Select(pt => scope.RedirectKey(pt)));
+        expectedKeys.UnionWith(traces.Select(scope.Keys.StoredSaltsKey));
         var segments = new Dictionary<ModelSegment, SortedSet<string>>();
         foreach (var segment in stored)
         {
