@@ -26,6 +26,7 @@ public sealed record FlushResult(
 /// <param name="ExpiredSegments">Empty segments whose data expired before the flush.</param>
 /// <param name="CorruptEntries">Queue members, counters and keys that were corrupt and skipped (see the CorruptEntriesSkipped log event).</param>
 /// <param name="AnyShardAtLimit">Whether a segment reached the per-shard flush limit.</param>
+/// <param name="FailedShards">Shards whose queue could not be read (see the ShardFlushFailed log event); the others flushed.</param>
 /// <param name="LoadCandidates">Time spent reading the queues.</param>
 /// <param name="AcquireLocks">Time spent taking flush locks.</param>
 /// <param name="LoadData">Time spent loading segment data (includes decompression).</param>
@@ -45,6 +46,7 @@ public sealed record FlushStatsSnapshot(
     long ExpiredSegments,
     long CorruptEntries,
     bool AnyShardAtLimit,
+    int FailedShards,
     TimeSpan LoadCandidates,
     TimeSpan AcquireLocks,
     TimeSpan LoadData,

@@ -44,7 +44,17 @@ public sealed partial class SpansBuffer
     private static async Task<IReadOnlyList<FlushCandidate>> LoadFlushCandidatesAsync(FlushContext flush, CancellationToken cancellationToken)
     {
         var started = flush.Time.GetTimestamp();
-        var (candidates, corrupt) = await flush.Store.LoadFlushCandidatesAsync(flush.Shards, flush.Now, flush.MaxSegmentsPerShard).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var (candidates, corrupt, failed) = await flush.Store.LoadFlushCandidatesAsync(flush.Shards, flush.Now, flush.MaxSegmentsPerShard).WaitAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var (shard, error) in failed)
+        {
+            // One broken queue must not stop the healthy shards: report it every flush until it is repaired.
+            flush.Stats.FailedShards++;
+            var tags = SpanBufferMetrics.ErrorType(error);
+            tags.Add(SpanBufferMetrics.Shard(shard.Shard));
+            flush.Metrics.FlushShardFailures.Add(1, tags);
+            Log.ShardFlushFailed(flush.Logger, error, shard.Shard, shard.QueueKey);
+        }
+
         if (corrupt.Count > 0)
         {
             // Not segments, so nothing to hand off: remove them now, or they would come back every cycle.
@@ -140,6 +150,10 @@ public sealed partial class SpansBuffer
         public PayloadArena Arena { get; }
 
         public TimeProvider Time => _buffer.Time;
+
+        public SpanBufferMetrics Metrics => _buffer.Metrics;
+
+        public Microsoft.Extensions.Logging.ILogger Logger => _buffer.Logger;
 
         public void StopClock()
         {

@@ -260,12 +260,13 @@ public sealed class FlushStatsTests : IDisposable
         stats.CorruptQueueMembers = 1;
         stats.CorruptCounters = 2;
         stats.CountWrongTypeKey("span-buf:mk:{1:t}:r");
+        stats.FailedShards = 3;
 
         var snapshot = stats.ToSnapshot();
 
         Assert.Equal(
             new FlushStatsSnapshot(
-                9, 7, 2, 6, 1, 4, 40, 3, 5, 8, 4, true,
+                9, 7, 2, 6, 1, 4, 40, 3, 5, 8, 4, true, 3,
                 TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(3),
                 TimeSpan.FromMilliseconds(4), TimeSpan.FromMilliseconds(6), TimeSpan.FromMilliseconds(30)),
             snapshot);

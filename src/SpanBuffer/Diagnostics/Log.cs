@@ -29,6 +29,9 @@ internal static partial class Log
     [LoggerMessage(30, LogLevel.Warning, "Cleanup of {SegmentCount} segments made {LostSpanCount} lost spans final: {DroppedCount} ingested but missing, {InvalidCount} not JSON objects, {DeliveryFailedCount} undeliverable; {ExpiredSegmentCount} segments expired before their flush", EventName = "LossesFinal")]
     public static partial void LossesFinal(ILogger logger, int segmentCount, long lostSpanCount, long droppedCount, long invalidCount, long deliveryFailedCount, long expiredSegmentCount);
 
+    [LoggerMessage(31, LogLevel.Error, "Flush could not read the queue of shard {Shard} ({QueueKey}); the other shards flushed", EventName = "ShardFlushFailed")]
+    public static partial void ShardFlushFailed(ILogger logger, Exception exception, int shard, string queueKey);
+
     [LoggerMessage(10, LogLevel.Information, "Span flusher started for shards {Shards}", EventName = "FlusherStarted")]
     public static partial void FlusherStarted(ILogger logger, string shards);
 

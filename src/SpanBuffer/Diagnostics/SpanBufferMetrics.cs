@@ -54,6 +54,7 @@ internal sealed class SpanBufferMetrics : IDisposable
         FlushLostSpans = meter.CreateCounter<long>("spanbuffer.flush.lost_spans", "{span}", "Spans lost, counted once when the segment is cleaned up (reason: dropped, invalid_payload, delivery_failed).");
         FlushExpiredSegments = meter.CreateCounter<long>("spanbuffer.flush.expired_segments", "{segment}", "Empty segments whose data expired (TTL) before the flush, counted once at cleanup.");
         FlushCorruptEntries = meter.CreateCounter<long>("spanbuffer.flush.corrupt_entries", "{entry}", "Redis entries a flush could not read and skipped (kind: queue_member, counter, wrong_type).");
+        FlushShardFailures = meter.CreateCounter<long>("spanbuffer.flush.shard_failures", "{shard}", "Shards whose queue a flush could not read (shard, error.type); the other shards flushed.");
         CleanupDuration = meter.CreateHistogram<double>("spanbuffer.cleanup.duration", "s", "Duration of the cleanup after a flush was handed off.");
         CleanupSegments = meter.CreateCounter<long>("spanbuffer.cleanup.segments", "{segment}", "Segments cleaned up.");
         CleanupRequeuedSegments = meter.CreateCounter<long>("spanbuffer.cleanup.requeued_segments", "{segment}", "Cleaned segments that received spans during their flush; those stay queued.");
@@ -121,6 +122,8 @@ internal sealed class SpanBufferMetrics : IDisposable
     public Counter<long> FlushLostSpans { get; }
 
     public Counter<long> FlushExpiredSegments { get; }
+
+    public Counter<long> FlushShardFailures { get; }
 
     public Counter<long> CleanupRequeuedSegments { get; }
 

@@ -51,6 +51,9 @@ internal sealed class FlushStats(TimeProvider time)
 
     public bool AnyShardAtLimit { get; set; }
 
+    /// <summary>Gets or sets the shards whose queue could not be read (the others flushed).</summary>
+    public int FailedShards { get; set; }
+
     public List<int> SpansPerSegment { get; } = [];
 
     public List<long> IngestedSpansPerSegment { get; } = [];
@@ -97,6 +100,7 @@ internal sealed class FlushStats(TimeProvider time)
         ExpiredSegments,
         CorruptEntries,
         AnyShardAtLimit,
+        FailedShards,
         LoadCandidates,
         AcquireLocks,
         LoadData,

@@ -20,7 +20,8 @@ internal sealed partial class RedisSpanStore
     /// <summary>
     /// Per shard, the segments whose deadline is at most <paramref name="now"/>, oldest first (reference §4.2). Queue
     /// members that are not segment keys (corruption, a foreign writer) come back apart, so they can be removed
-    /// instead of failing every flush of their shard.
+    /// instead of failing every flush of their shard. A shard whose queue cannot be read (a key of the wrong type, a
+    /// node down) comes back as failed, and the other shards flush; only when every shard failed does this throw.
     /// </summary>
     public async Task<LoadedCandidates> LoadFlushCandidatesAsync(IReadOnlyList<QueueShard> shards, long now, int maxPerShard)
     {
@@ -30,11 +31,18 @@ internal sealed partial class RedisSpanStore
             pending.Add((shard, _database.SortedSetRangeByScoreWithScoresAsync(shard.QueueKey, 0, now, Exclude.None, Order.Ascending, 0, maxPerShard)));
         }
 
-        await WhenAllAnswered(pending.Select(p => p.Reply)).ConfigureAwait(false);
+        await ((Task)Task.WhenAll(pending.Select(p => p.Reply))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         var candidates = new List<FlushCandidate>();
         var corrupt = new List<CorruptQueueMember>();
+        var failed = new List<FailedShard>();
         foreach (var (shard, reply) in pending)
         {
+            if (!reply.IsCompletedSuccessfully)
+            {
+                failed.Add(new FailedShard(shard, reply.Exception?.InnerException ?? new TaskCanceledException()));
+                continue;
+            }
+
             foreach (var entry in await reply.ConfigureAwait(false))
             {
                 if (KeySchema.TryReadSegmentKey(entry.Element, out var segmentKey))
@@ -48,7 +56,12 @@ internal sealed partial class RedisSpanStore
             }
         }
 
-        return new LoadedCandidates(candidates, corrupt);
+        if (failed.Count > 0 && failed.Count == shards.Count)
+        {
+            ExceptionDispatchInfo.Throw(failed[0].Error);
+        }
+
+        return new LoadedCandidates(candidates, corrupt, failed);
     }
 
     /// <summary>Removes queue members that are not segment keys: there is nothing to deliver for them.</summary>
@@ -601,7 +614,13 @@ internal readonly record struct SegmentCleanup(FlushedSegment Segment, SegmentCl
 /// <summary>The due queue entries of one flush: the segment keys, and members that are not segment keys.</summary>
 /// <param name="Candidates">The flush candidates, per shard oldest first.</param>
 /// <param name="Corrupt">Queue members that are not segment keys.</param>
-internal sealed record LoadedCandidates(IReadOnlyList<FlushCandidate> Candidates, IReadOnlyList<CorruptQueueMember> Corrupt);
+/// <param name="Failed">Shards whose queue could not be read.</param>
+internal sealed record LoadedCandidates(IReadOnlyList<FlushCandidate> Candidates, IReadOnlyList<CorruptQueueMember> Corrupt, IReadOnlyList<FailedShard> Failed);
+
+/// <summary>A shard whose queue could not be read, and why.</summary>
+/// <param name="Shard">The shard.</param>
+/// <param name="Error">The error.</param>
+internal readonly record struct FailedShard(QueueShard Shard, Exception Error);
 
 /// <summary>A queue member that is not a segment key.</summary>
 /// <param name="QueueKey">The queue holding it.</param>

@@ -24,7 +24,7 @@ public abstract class FlushStoreStepTests(RedisFixture fixture) : FlushTestBase(
         await Db.SortedSetAddAsync(queue1, [new(Key('f'), 1)]);
         QueueShard[] shards = [new(1, queue1), new(0, queue0), new(2, prefix + ":q:2")];
 
-        var (candidates, corrupt) = await store.LoadFlushCandidatesAsync(shards, Now, maxPerShard: 10);
+        var (candidates, corrupt, failed) = await store.LoadFlushCandidatesAsync(shards, Now, maxPerShard: 10);
 
         Assert.Equal(
             new FlushCandidate[]
@@ -37,6 +37,7 @@ public abstract class FlushStoreStepTests(RedisFixture fixture) : FlushTestBase(
             },
             candidates);
         Assert.Empty(corrupt);
+        Assert.Empty(failed);
 
         var limited = (await store.LoadFlushCandidatesAsync(shards, Now, maxPerShard: 2)).Candidates;
 

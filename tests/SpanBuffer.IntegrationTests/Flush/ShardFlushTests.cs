@@ -1,3 +1,7 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using StackExchange.Redis;
 using SpanBuffer.Ingest;
 using SpanBuffer.IntegrationTests.Infrastructure;
 using SpanBuffer.Models;
@@ -166,6 +170,36 @@ public abstract class ShardFlushTests(RedisFixture fixture) : FlushTestBase(fixt
         AssertSegment(Assert.Single(later.Segments), [late], Id('a'), rootSpanId: null);
         Assert.Empty(later.Losses);
         await AssertNoKeysLeftAsync(prefix);
+    }
+
+    [Fact]
+    public async Task Flush_OneShardQueueOfTheWrongType_FlushesTheOtherShardsAndCountsTheFailure()
+    {
+        var prefix = NewKeyPrefix();
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meterFactory = services.GetRequiredService<IMeterFactory>();
+        using var failures = new MetricCollector<long>(meterFactory, "SpanBuffer", "spanbuffer.flush.shard_failures");
+        using var buffer = new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = prefix, AssignedShards = [0, 1, 2] }, meterFactory: meterFactory);
+        var spans = new[] { 0, 2 }.Select(partition => Create(NewTraceId(), Id('a'), null, partition: partition)).ToArray();
+        await buffer.ProcessSpansAsync(spans, Now, TestContext.Current.CancellationToken);
+        await Db.HashSetAsync($"{prefix}:q:1", "not", "a sorted set");
+
+        var result = await FlushAndDoneAsync(buffer, Now + 100);
+
+        Assert.Equal(2, result.Segments.Count);
+        Assert.Equal(1, result.Stats.FailedShards);
+        var failure = Assert.Single(failures.GetMeasurementSnapshot());
+        Assert.Equal(1, failure.Tags["shard"]);
+        Assert.Equal(typeof(RedisServerException).FullName, failure.Tags["error.type"]);
+
+        // Every shard broken: nothing flushed, so the flush itself fails.
+        await Db.HashSetAsync($"{prefix}:q:0", "not", "a sorted set");
+        await Db.HashSetAsync($"{prefix}:q:2", "not", "a sorted set");
+        await Assert.ThrowsAsync<RedisServerException>(() => buffer.FlushSegmentsAsync(Now + 200, TestContext.Current.CancellationToken));
+        foreach (var key in await KeysAsync(prefix))
+        {
+            await Db.KeyDeleteAsync(key);
+        }
     }
 
     [Fact]
