@@ -35,8 +35,8 @@ internal static class SpanMessageParser
         Attributes,
     }
 
-    /// <summary>The longest escaped spelling of a member name read: every character as a six-byte <c>\uXXXX</c>.</summary>
-    private const int MaxEscapedNameLength = 15 * 6;
+    /// <summary>The longest escaped spelling of a member name read (<c>sentry.segment.id</c>): every character as a six-byte <c>\uXXXX</c>.</summary>
+    private const int MaxEscapedNameLength = 17 * 6;
 
     [Flags]
     private enum Seen
@@ -201,6 +201,27 @@ internal static class SpanMessageParser
         return TryUnescape(ref reader, unescaped, out var written) ? Classify(unescaped[..written]) : Member.Other;
     }
 
+    /// <summary>
+    /// Compares the name the reader is on with <paramref name="expected"/> after unescaping, as
+    /// <c>ValueTextEquals</c> does, except that a name that does not decode (a lone surrogate escape) is simply
+    /// another name: <c>ValueTextEquals</c> throws <see cref="InvalidOperationException"/> for it.
+    /// </summary>
+    private static bool NameEquals(ref Utf8JsonReader reader, ReadOnlySpan<byte> expected)
+    {
+        if (!reader.ValueIsEscaped)
+        {
+            return reader.ValueSpan.SequenceEqual(expected);
+        }
+
+        if (reader.ValueSpan.Length < expected.Length || reader.ValueSpan.Length > MaxEscapedNameLength)
+        {
+            return false;
+        }
+
+        Span<byte> unescaped = stackalloc byte[MaxEscapedNameLength];
+        return TryUnescape(ref reader, unescaped, out var written) && unescaped[..written].SequenceEqual(expected);
+    }
+
     private static Member Classify(ReadOnlySpan<byte> name) => name.Length switch
     {
         6 when name.SequenceEqual("status"u8) => Member.Status,
@@ -311,10 +332,12 @@ internal static class SpanMessageParser
         string? segmentId = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var isSegmentIdAttribute = reader.ValueTextEquals("sentry.segment.id"u8);
+            var isSegmentIdAttribute = NameEquals(ref reader, "sentry.segment.id"u8);
             reader.Read();
             if (!isSegmentIdAttribute || reader.TokenType != JsonTokenType.StartObject)
             {
+                // A later sentry.segment.id that is not an object replaces an earlier one: the last occurrence counts.
+                segmentId = isSegmentIdAttribute ? null : segmentId;
                 reader.Skip();
                 continue;
             }
@@ -322,7 +345,7 @@ internal static class SpanMessageParser
             segmentId = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var isValue = reader.ValueTextEquals("value"u8);
+                var isValue = NameEquals(ref reader, "value"u8);
                 reader.Read();
                 if (!isValue)
                 {

@@ -111,6 +111,10 @@ public sealed class SpanParseEncodingTests
     [InlineData("name", "x\\uDBFFx")]
     [InlineData("sentry.op", "\\ud800")]
     [InlineData("\"type\"", "\"\\udfff\"")]
+    [InlineData("sentry.op", "sentry.segment.id\\ud800")]
+    [InlineData("sentry.op", "\\ud800\\ud800\\ud800")]
+    [InlineData("\"sentry.op\":{\"type\"", "\"sentry.segment.id\":{\"value\\ud800\"")]
+    [InlineData("\"sentry.op\":{\"type\"", "\"sentry.segment.id\":{\"\\ud800\\udc00\"")]
     public void Parse_LoneSurrogateEscapeInAPropertyName_IsAnUnknownMemberKeptVerbatim(string marker, string escape)
     {
         // Valid JSON text: a name that does not decode cannot be one the parser reads, so it is skipped like any unknown
