@@ -7,6 +7,7 @@ namespace SpanBuffer.Tests.Fuzzing;
 /// <summary>
 /// Seeded, time-bounded fuzz loops. Case <c>i</c> of seed <c>s</c> always draws the same input, whatever ran before it,
 /// so a failure message naming both replays it on its own: <c>SPANBUFFER_FUZZ_SEED=s SPANBUFFER_FUZZ_CASE=i</c>.
+/// <c>SPANBUFFER_FUZZ_SECONDS</c> replaces each test's time budget, for a longer hunt than the unit suite affords.
 /// </summary>
 internal static class FuzzLoop
 {
@@ -27,6 +28,12 @@ internal static class FuzzLoop
         {
             body(CaseRandom(seed, only), Describe(seed, only));
             return 1;
+        }
+
+        if (double.TryParse(Environment.GetEnvironmentVariable("SPANBUFFER_FUZZ_SECONDS"), NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+        {
+            budget = TimeSpan.FromSeconds(seconds);
+            maxCases = int.MaxValue;
         }
 
         var clock = Stopwatch.StartNew();
