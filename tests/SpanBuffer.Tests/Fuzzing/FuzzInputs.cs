@@ -194,7 +194,7 @@ internal static class Mutator
     private static void MutateOnce(Random random, List<byte> bytes)
     {
         var at = Position(random, bytes);
-        switch (random.Next(14))
+        switch (random.Next(15))
         {
             case 0:
                 if (bytes.Count > 0)
@@ -264,6 +264,10 @@ internal static class Mutator
                     bytes.InsertRange(Position(random, bytes), slice);
                 }
 
+                break;
+            case 13:
+                // Whitespace runs shift tokens across the scanner's 64-byte blocks and exercise compaction.
+                bytes.InsertRange(at, Enumerable.Repeat(" \t\n\r "u8[random.Next(5)], random.Next(1, 70)));
                 break;
             default:
                 bytes.InsertRange(at, Encoding.UTF8.GetBytes(s_values[random.Next(s_values.Length)]));

@@ -44,56 +44,68 @@ public sealed class SegmentBuildFuzzTests(ITestOutputHelper output)
                 payloads.Add(Payload(random, root, traceId));
             }
 
-            var loaded = new LoadedSegment(
-                new FlushCandidate(0, "span-buf:q:0", $"span-buf:s:{{1:{traceId}}}:{root}", 10),
-                [.. payloads.Select(p => (ReadOnlyMemory<byte>)p)],
-                ["k"],
-                new SegmentIngestMetadata(count, null));
-            BuiltSegment? built = null;
-            var ex = Record.Exception(() => built = SegmentAssembler.BuildOne(loaded));
-            var context = $"{name}\nroot {root}\npayloads:\n{string.Join("\n", payloads.Select(p => Convert.ToHexString(p)))}";
-            Assert.True(ex is null, $"{ex?.GetType().Name} escaped BuildOne: {ex}\n{context}");
-
-            var spans = built!.Flushed.Spans;
-            Assert.True(spans.Count + built.InvalidPayloads == count, $"{count} in, {spans.Count} out, {built.InvalidPayloads} invalid: {context}");
+            var (built, undecidedHere) = AssertBuildsEveryPayload(payloads, root, traceId, name);
             payloadsIn += count;
-            spansOut += spans.Count;
+            spansOut += built.Flushed.Spans.Count;
             invalid += built.InvalidPayloads;
-
-            var next = 0;
-            var identity = new SegmentIdentity(root);
-            foreach (var payload in payloads)
-            {
-                var verdict = Oracle(payload, identity, out var expected, out var expectedSpanId, out var expectedIsSegment);
-                if (verdict is null)
-                {
-                    // The oracle threw on a name it could not decode; the scanner reads it as another name. Follow the
-                    // scanner's verdict, still checking what it wrote.
-                    undecided++;
-                    verdict = SpanEnricher.TryScan(payload, identity, out _);
-                }
-
-                if (verdict == false)
-                {
-                    continue;
-                }
-
-                Assert.True(next < spans.Count, $"payload {Convert.ToHexString(payload)} is valid but was not output: {context}");
-                var span = spans[next++];
-                AssertEnriched(span, root, $"{context}\noutput {Encoding.UTF8.GetString(span.Json.Span)}");
-                if (expected is not null)
-                {
-                    Assert.True(
-                        expected.SequenceEqual(span.Json.ToArray()) && expectedSpanId == span.SpanId && expectedIsSegment == span.IsSegment,
-                        $"differs from the oracle, which wrote {Encoding.UTF8.GetString(expected)} ({expectedSpanId}, {expectedIsSegment}): {context}\noutput {Encoding.UTF8.GetString(span.Json.Span)}");
-                }
-            }
-
-            Assert.True(next == spans.Count, $"{spans.Count - next} spans out for no valid payload: {context}");
+            undecided += undecidedHere;
         });
 
         output.WriteLine($"{cases} segments in the budget (seed {FuzzLoop.Seed}): {payloadsIn} payloads, {spansOut} spans out, {invalid} invalid, {undecided} left to the scanner's verdict");
         Assert.True(spansOut > payloadsIn / 10 && invalid > payloadsIn / 10, "the payloads should give both verdicts");
+    }
+
+    /// <summary>Builds one segment of <paramref name="payloads"/> and checks it; returns it with the number of payloads only the scanner could judge.</summary>
+    internal static (BuiltSegment Built, int Undecided) AssertBuildsEveryPayload(List<byte[]> payloads, string root, string traceId, string name)
+    {
+        var count = payloads.Count;
+        var undecided = 0;
+        var loaded = new LoadedSegment(
+            new FlushCandidate(0, "span-buf:q:0", $"span-buf:s:{{1:{traceId}}}:{root}", 10),
+            [.. payloads.Select(p => (ReadOnlyMemory<byte>)p)],
+            ["k"],
+            new SegmentIngestMetadata(count, null));
+        BuiltSegment? built = null;
+        var ex = Record.Exception(() => built = SegmentAssembler.BuildOne(loaded));
+        // Built only on failure: hex of every payload is costly next to a case.
+        string Context() => $"{name}\nroot {root}\npayloads:\n{string.Join("\n", payloads.Select(p => Convert.ToHexString(p)))}";
+        Check(ex is null, () => $"{ex?.GetType().Name} escaped BuildOne: {ex}\n{Context()}");
+
+        var spans = built!.Flushed.Spans;
+        Check(spans.Count + built.InvalidPayloads == count, () => $"{count} in, {spans.Count} out, {built.InvalidPayloads} invalid: {Context()}");
+
+        var next = 0;
+        var identity = new SegmentIdentity(root);
+        foreach (var payload in payloads)
+        {
+            var verdict = Oracle(payload, identity, out var expected, out var expectedSpanId, out var expectedIsSegment);
+            if (verdict is null)
+            {
+                // The oracle threw on a name it could not decode; the scanner reads it as another name. Follow the
+                // scanner's verdict, still checking what it wrote.
+                undecided++;
+                verdict = SpanEnricher.TryScan(payload, identity, out _);
+            }
+
+            if (verdict == false)
+            {
+                continue;
+            }
+
+            Check(next < spans.Count, () => $"payload {Convert.ToHexString(payload)} is valid but was not output: {Context()}");
+            var span = spans[next++];
+            AssertEnriched(span, root, () => $"{Context()}\noutput {Encoding.UTF8.GetString(span.Json.Span)}");
+            if (expected is not null)
+            {
+                Check(
+                    expected.AsSpan().SequenceEqual(span.Json.Span) && expectedSpanId == span.SpanId && expectedIsSegment == span.IsSegment,
+                    () => $"differs from the oracle, which wrote {Encoding.UTF8.GetString(expected)} ({expectedSpanId}, {expectedIsSegment}): {Context()}\noutput {Encoding.UTF8.GetString(span.Json.Span)}");
+            }
+        }
+
+        Check(next == spans.Count, () => $"{spans.Count - next} spans out for no valid payload: {Context()}");
+
+        return (built, undecided);
     }
 
     private static byte[] Payload(Random random, string root, string traceId)
@@ -142,9 +154,17 @@ public sealed class SegmentBuildFuzzTests(ITestOutputHelper output)
         return true;
     }
 
-    private static void AssertEnriched(OutputSpan span, string root, string context)
+    private static void Check(bool condition, Func<string> message)
     {
-        Assert.True(Utf8.IsValid(span.Json.Span), $"output is not valid UTF-8: {context}");
+        if (!condition)
+        {
+            throw new Xunit.Sdk.XunitException(message());
+        }
+    }
+
+    private static void AssertEnriched(OutputSpan span, string root, Func<string> context)
+    {
+        Check(Utf8.IsValid(span.Json.Span), () => $"output is not valid UTF-8: {context()}");
         JsonDocument document;
         try
         {
@@ -152,19 +172,19 @@ public sealed class SegmentBuildFuzzTests(ITestOutputHelper output)
         }
         catch (JsonException ex)
         {
-            throw new Xunit.Sdk.XunitException($"output is not JSON ({ex.Message}): {context}");
+            throw new Xunit.Sdk.XunitException($"output is not JSON ({ex.Message}): {context()}");
         }
 
         using (document)
         {
             var element = document.RootElement;
-            Assert.True(element.ValueKind == JsonValueKind.Object, $"output is a {element.ValueKind}: {context}");
-            Assert.True(span.IsSegment == (span.SpanId == root), $"is_segment {span.IsSegment} for span {span.SpanId}: {context}");
+            Check(element.ValueKind == JsonValueKind.Object, () => $"output is a {element.ValueKind}: {context()}");
+            Check(span.IsSegment == (span.SpanId == root), () => $"is_segment {span.IsSegment} for span {span.SpanId}: {context()}");
             var isSegment = Last(element, "is_segment");
-            Assert.True(isSegment?.ValueKind == (span.IsSegment ? JsonValueKind.True : JsonValueKind.False), $"is_segment member: {context}");
-            Assert.True(
+            Check(isSegment?.ValueKind == (span.IsSegment ? JsonValueKind.True : JsonValueKind.False), () => $"is_segment member: {context()}");
+            Check(
                 Last(element, "attributes") is { ValueKind: JsonValueKind.Object } attributes && Last(attributes, "sentry.segment.id") is not null,
-                $"no attributes[\"sentry.segment.id\"]: {context}");
+                () => $"no attributes[\"sentry.segment.id\"]: {context()}");
         }
     }
 

@@ -25,12 +25,13 @@ public sealed class SpanParseFuzzTests(ITestOutputHelper output)
             var ex = Record.Exception(() => span = Span.Parse(input, partition: 3));
             if (ex is not null)
             {
-                Assert.True(ex is InvalidSpanException, $"{name}: {ex.GetType().Name} escaped Span.Parse: {ex}\ninput {Convert.ToHexString(input)}");
+                Check(ex is InvalidSpanException, () => $"{name}: {ex.GetType().Name} escaped Span.Parse: {ex}\ninput {Convert.ToHexString(input)}");
                 rejected++;
                 return;
             }
 
-            AssertSane(span!, input, name);
+            Assert.Equal(3, span!.Partition);
+            AssertSane(span, input, name);
             accepted++;
         });
 
@@ -38,15 +39,15 @@ public sealed class SpanParseFuzzTests(ITestOutputHelper output)
         Assert.True(accepted > cases / 20 && rejected > cases / 20, $"the mutations should give both verdicts: {accepted} accepted, {rejected} rejected");
     }
 
-    private static void AssertSane(Span span, byte[] input, string name)
+    internal static void AssertSane(Span span, byte[] input, string name)
     {
-        var context = $"{name}\ninput {Encoding.UTF8.GetString(input)}\nhex {Convert.ToHexString(input)}";
-        Assert.True(span.Payload.Span.SequenceEqual(input), $"payload is not the input: {context}");
-        Assert.True(Utf8.IsValid(input), $"accepted invalid UTF-8: {context}");
-        Assert.Equal(3, span.Partition);
+        // Built only on failure.
+        string Context() => $"{name}\ninput {Encoding.UTF8.GetString(input)}\nhex {Convert.ToHexString(input)}";
+        Check(span.Payload.Span.SequenceEqual(input), () => $"payload is not the input: {Context()}");
+        Check(Utf8.IsValid(input), () => $"accepted invalid UTF-8: {Context()}");
         foreach (var id in new[] { span.TraceId, span.SpanId, span.ParentSpanId, span.SegmentId })
         {
-            Assert.True(id is null || (id.Length > 0 && SpanIds.FindForbidden(id) is null), $"id '{id}' would break a key: {context}");
+            Check(id is null || (id.Length > 0 && SpanIds.FindForbidden(id) is null), () => $"id '{id}' would break a key: {Context()}");
         }
 
         JsonDocument document;
@@ -56,25 +57,33 @@ public sealed class SpanParseFuzzTests(ITestOutputHelper output)
         }
         catch (JsonException ex)
         {
-            throw new Xunit.Sdk.XunitException($"accepted what JsonDocument rejects ({ex.Message}): {context}");
+            throw new Xunit.Sdk.XunitException($"accepted what JsonDocument rejects ({ex.Message}): {Context()}");
         }
 
         using (document)
         {
             var root = document.RootElement;
-            Assert.True(root.ValueKind == JsonValueKind.Object, $"accepted a {root.ValueKind}: {context}");
-            Assert.Equal(Last(root, "trace_id")?.GetString(), span.TraceId);
-            Assert.Equal(Last(root, "span_id")?.GetString(), span.SpanId);
-            Assert.Equal(Last(root, "project_id")?.GetInt64(), span.ProjectId);
+            Check(root.ValueKind == JsonValueKind.Object, () => $"accepted a {root.ValueKind}: {Context()}");
+            Check(Last(root, "trace_id")?.GetString() == span.TraceId, () => $"trace_id {span.TraceId}: {Context()}");
+            Check(Last(root, "span_id")?.GetString() == span.SpanId, () => $"span_id {span.SpanId}: {Context()}");
+            Check(Last(root, "project_id")?.GetInt64() == span.ProjectId, () => $"project_id {span.ProjectId}: {Context()}");
             var parent = Last(root, "parent_span_id") is { ValueKind: JsonValueKind.String } p ? p.GetString() : null;
-            Assert.Equal(parent, span.ParentSpanId);
+            Check(parent == span.ParentSpanId, () => $"parent_span_id {span.ParentSpanId}: {Context()}");
             var isSegment = Last(root, "is_segment") is { ValueKind: JsonValueKind.True };
-            Assert.True(span.IsSegmentSpan == (parent is null || isSegment), $"is_segment_span: {context}");
-            Assert.True(ExpectedSegmentId(root) == span.SegmentId, $"segment id '{span.SegmentId}', expected '{ExpectedSegmentId(root)}': {context}");
+            Check(span.IsSegmentSpan == (parent is null || isSegment), () => $"is_segment_span: {Context()}");
+            Check(ExpectedSegmentId(root) == span.SegmentId, () => $"segment id '{span.SegmentId}', expected '{ExpectedSegmentId(root)}': {Context()}");
         }
 
         // What ingest accepts the flush must not drop as an invalid payload.
-        Assert.True(SpanEnricher.TryScan(input, new SegmentIdentity(span.SpanId), out _), $"the flush scanner rejects what Span.Parse accepted: {context}");
+        Check(SpanEnricher.TryScan(input, new SegmentIdentity(span.SpanId), out _), () => $"the flush scanner rejects what Span.Parse accepted: {Context()}");
+    }
+
+    private static void Check(bool condition, Func<string> message)
+    {
+        if (!condition)
+        {
+            throw new Xunit.Sdk.XunitException(message());
+        }
     }
 
     /// <summary><c>attributes["sentry.segment.id"]["value"]</c> when a non-empty string, each key's last occurrence counting.</summary>
