@@ -103,6 +103,6 @@ public sealed class Span
     /// <param name="message">The message bytes; they become the span's payload unchanged.</param>
     /// <param name="partition">The input partition the message came from.</param>
     /// <returns>The span.</returns>
-    /// <exception cref="InvalidSpanException">The message is not a JSON object, a required field is missing, null or of the wrong type, or an identifier would break a key.</exception>
+    /// <exception cref="InvalidSpanException">The message is not valid UTF-8 or not a JSON object, a required field is missing, null or of the wrong type, a string read does not decode (an escaped lone surrogate), or an identifier would break a key. No other exception is thrown for any input.</exception>
     public static Span Parse(ReadOnlyMemory<byte> message, int partition = 0) => SpanMessageParser.Parse(message, partition);
 }
