@@ -267,7 +267,12 @@ internal sealed class PrivateRedis : IAsyncDisposable
         await _directory.DisposeAsync();
     }
 
-    private async Task ConnectAsync()
+    /// <summary>A second, independent multiplexer to the same servers (the caller disposes it).</summary>
+    public Task<ConnectionMultiplexer> OpenConnectionAsync() => ConnectionMultiplexer.ConnectAsync(ConnectionOptions());
+
+    private async Task ConnectAsync() => _connection = await ConnectionMultiplexer.ConnectAsync(ConnectionOptions());
+
+    private ConfigurationOptions ConnectionOptions()
     {
         var options = new ConfigurationOptions
         {
@@ -284,6 +289,6 @@ internal sealed class PrivateRedis : IAsyncDisposable
             options.EndPoints.Add(node.EndPoint);
         }
 
-        _connection = await ConnectionMultiplexer.ConnectAsync(options);
+        return options;
     }
 }
