@@ -65,6 +65,7 @@ internal sealed class PrivateRedis : IAsyncDisposable
 
             var redis = new PrivateRedis(RedisTopology.Cluster, directory, nodes);
             await redis.WaitForClusterAsync(nodes, masters, cancellationToken);
+            await redis.WaitForReplicasAsync(masters * replicasPerMaster, cancellationToken);
             await redis.ConnectAsync();
             await redis.WaitUntilConnectionSeesPrimariesAsync(masters, cancellationToken);
             return redis;
@@ -151,6 +152,61 @@ internal sealed class PrivateRedis : IAsyncDisposable
             }
 
             await Task.Delay(10, cancellationToken);
+        }
+    }
+
+    /// <summary>Waits until every node lists <paramref name="replicas"/> replicas and each replica's link to its master is up.</summary>
+    private async Task WaitForReplicasAsync(int replicas, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        foreach (var node in Nodes)
+        {
+            while (true)
+            {
+                var nodes = await node.SendAsync(cancellationToken, "CLUSTER", "NODES") ?? string.Empty;
+                var replication = await node.SendAsync(cancellationToken, "INFO", "replication") ?? string.Empty;
+                var listed = nodes.Split('\n').Count(l => (l.Split(' ').ElementAtOrDefault(2) ?? string.Empty).Contains("slave", StringComparison.Ordinal));
+                var linked = !replication.Contains("role:slave", StringComparison.Ordinal)
+                    || replication.Contains("master_link_status:up", StringComparison.Ordinal);
+                if (listed == replicas && linked)
+                {
+                    break;
+                }
+
+                if (Stopwatch.GetElapsedTime(started) > ReadyTimeout)
+                {
+                    throw new TimeoutException($"{node.EndPoint} lists {listed} of {replicas} replicas:{Environment.NewLine}{nodes}{Environment.NewLine}{replication}");
+                }
+
+                await Task.Delay(20, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Waits until every running node's CLUSTER NODES lists <paramref name="promoted"/> as a master and the cluster is ok.</summary>
+    public async Task WaitForPromotionAsync(RedisNode promoted, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        foreach (var node in Nodes.Where(n => n.IsRunning))
+        {
+            while (true)
+            {
+                var nodes = await node.SendAsync(cancellationToken, "CLUSTER", "NODES") ?? string.Empty;
+                var info = await node.SendAsync(cancellationToken, "CLUSTER", "INFO") ?? string.Empty;
+                var line = nodes.Split('\n').FirstOrDefault(l => l.Contains(" " + promoted.EndPoint + "@", StringComparison.Ordinal)) ?? string.Empty;
+                var flags = line.Split(' ').ElementAtOrDefault(2) ?? string.Empty;
+                if (flags.Contains("master", StringComparison.Ordinal) && info.Contains("cluster_state:ok", StringComparison.Ordinal))
+                {
+                    break;
+                }
+
+                if (Stopwatch.GetElapsedTime(started) > ReadyTimeout)
+                {
+                    throw new TimeoutException($"{node.EndPoint} does not see {promoted.EndPoint} as a master:{Environment.NewLine}{nodes}");
+                }
+
+                await Task.Delay(20, cancellationToken);
+            }
         }
     }
 
