@@ -63,8 +63,10 @@ public abstract class CorruptDataAccountingTests(RedisFixture fixture) : FaultTe
         Assert.Equal(hiddenSpans, ledger.Losses(SegmentLossReason.Dropped));
         ledger.AssertBalanced(allowCountedLosses: true);
 
-        // The hidden payload sets were never loaded, so cleanup could not unlink them: they wait for their TTL.
+        // The hidden payload sets were never loaded, so cleanup could not unlink them (nor remove the redirects of
+        // their spans): they wait for their TTL.
         await Db.KeyDeleteAsync(index);
+        await Db.KeyDeleteAsync($"{prefix}:ssr:{{{traceOfHidden.ProjectId}:{traceOfHidden.TraceId}}}");
         foreach (var salt in hiddenSalts)
         {
             await Db.KeyDeleteAsync($"{prefix}:s:{{{traceOfHidden.ProjectId}:{traceOfHidden.TraceId}:{salt}}}:{salt}");

@@ -37,6 +37,34 @@ public abstract class FlushRaceTests(RedisFixture fixture) : FaultTestBase(fixtu
         await AssertNoKeysLeftAsync(prefix);
     }
 
+    [Fact]
+    public async Task ChildArrivingAfterTheFlushLockExpired_BeforeCleanup_IsDeliveredByALaterFlush()
+    {
+        var prefix = NewKeyPrefix();
+        using var buffer = CreateBuffer(prefix, TimeSpan.FromSeconds(30));
+        var ledger = new SpanLedger();
+        var trace = Guid.NewGuid().ToString("N");
+        var root = SpanFactory.Id('a');
+        var now = Workload.Now;
+        await Buffers.IngestAsync(buffer, ledger, [[SpanFactory.Root(root, traceId: trace), SpanFactory.Child(SpanFactory.Id('b'), root, traceId: trace)]], now);
+
+        var read = await buffer.FlushSegmentsAsync(now + 10, Buffers.Token);
+        ledger.Deliver(read);
+
+        // A slow hand-off: the lock's TTL (real time in Redis) ran out before cleanup. Deleting it is the same state.
+        foreach (var lockKey in await KeysAsync(prefix + ":fl:*"))
+        {
+            Assert.True(await Db.KeyDeleteAsync(lockKey));
+        }
+
+        await Buffers.IngestAsync(buffer, ledger, [[SpanFactory.Child(SpanFactory.Id('c'), root, traceId: trace)]], now + 10);
+        await buffer.DoneFlushSegmentsAsync(read.Segments, Buffers.Token);
+        await Buffers.DrainAsync(buffer, ledger, now + 10 + 61);
+
+        ledger.AssertBalanced(maxDuplicates: 0);
+        await AssertNoKeysLeftAsync(prefix);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(30)]

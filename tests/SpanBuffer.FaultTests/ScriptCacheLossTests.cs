@@ -17,13 +17,13 @@ public abstract class ScriptCacheLossTests : PrivateRedisTestBase
         var prefix = NewKeyPrefix();
         using var buffer = CreateBuffer(Buffers.Options(prefix));
         var ledger = new SpanLedger();
-        var batches = Enumerable.Range(0, 5).SelectMany(_ => Workload.Batches(Workload.Load(), 4)).ToArray();
+        var batches = Enumerable.Range(0, 12).SelectMany(_ => Workload.Batches(Workload.Load(), 8)).ToArray();
 
         await using var flusherConnection = await Redis.OpenConnectionAsync();
         var primaries = Redis.Primaries.Select(p => flusherConnection.GetServer(p.EndPoint)).ToArray();
         using var stop = new CancellationTokenSource();
         var scriptFlushes = 0L;
-        var loop = Task.Run(
+        var loops = Enumerable.Range(0, 4).Select(_ => Task.Run(
             async () =>
             {
                 while (!stop.IsCancellationRequested)
@@ -32,7 +32,7 @@ public abstract class ScriptCacheLossTests : PrivateRedisTestBase
                     Interlocked.Increment(ref scriptFlushes);
                 }
             },
-            Buffers.Token);
+            Buffers.Token)).ToArray();
 
         var failures = new List<string>();
         foreach (var batch in batches)
@@ -52,7 +52,7 @@ public abstract class ScriptCacheLossTests : PrivateRedisTestBase
         }
 
         await stop.CancelAsync();
-        await loop;
+        await Task.WhenAll(loops);
         await Buffers.DrainAsync(buffer, ledger, Workload.AfterTimeout);
 
         TestContext.Current.SendDiagnosticMessage($"{scriptFlushes} SCRIPT FLUSH rounds, {failures.Count} of {batches.Length} calls threw; {ledger}");
