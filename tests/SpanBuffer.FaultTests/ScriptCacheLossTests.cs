@@ -117,7 +117,7 @@ public abstract class ScriptCacheLossTests : PrivateRedisTestBase
         using var buffer = CreateBuffer(options);
         await ScriptFlushEverywhereAsync();
         await Buffers.IngestAsync(buffer, ledger, [spans], Workload.Now);
-        Assert.Equal(expected, await QueueAsync(prefix));
+        var actual = await QueueAsync(prefix);
 
         long empty = 0;
         for (var round = 0; round < 20; round++)
@@ -130,7 +130,11 @@ public abstract class ScriptCacheLossTests : PrivateRedisTestBase
             }
         }
 
-        Assert.Equal(0, empty);
+        var differing = actual.Except(expected).ToArray();
+        Assert.True(
+            differing.Length == 0 && empty == 0,
+            $"Cold cache: {differing.Length} of {expected.Length} queue entries differ from a warm-cache ingest (e.g. '{differing.FirstOrDefault()}' " +
+            $"instead of '{expected.Except(actual).FirstOrDefault()}'), {empty} empty segments flushed.");
         ledger.AssertBalanced();
         await AssertNoKeysLeftAsync(prefix);
     }
