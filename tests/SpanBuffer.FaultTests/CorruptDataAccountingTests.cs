@@ -64,9 +64,10 @@ public abstract class CorruptDataAccountingTests(RedisFixture fixture) : FaultTe
         ledger.AssertBalanced(allowCountedLosses: true);
 
         // The hidden payload sets were never loaded, so cleanup could not unlink them (nor remove the redirects of
-        // their spans): they wait for their TTL.
+        // their spans, nor their entries in the trace's stored salts): they wait for their TTL.
         await Db.KeyDeleteAsync(index);
         await Db.KeyDeleteAsync($"{prefix}:ssr:{{{traceOfHidden.ProjectId}:{traceOfHidden.TraceId}}}");
+        await Db.KeyDeleteAsync($"{prefix}:ss:{{{traceOfHidden.ProjectId}:{traceOfHidden.TraceId}}}");
         foreach (var salt in hiddenSalts)
         {
             await Db.KeyDeleteAsync($"{prefix}:s:{{{traceOfHidden.ProjectId}:{traceOfHidden.TraceId}:{salt}}}:{salt}");
