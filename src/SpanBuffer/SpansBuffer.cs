@@ -133,10 +133,15 @@ public sealed partial class SpansBuffer : IDisposable
             for (var i = 0; i < groups.Count; i++)
             {
                 var group = groups[i];
-                var storing = store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats, arena);
+                var stored = new List<Task>();
+                Action<int, int>? beforeSlice = null;
                 if (awaitPayloads)
                 {
-                    await storing.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    await store.StorePayloadsAsync(group, options.CompressionLevel, options.RedisTtl, stats, arena).WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    beforeSlice = (start, count) => stored.Add(store.StorePayloadsAsync(new ArraySegment<Subsegment>(group, start, count), options.CompressionLevel, options.RedisTtl, stats, arena));
                 }
 
                 if (i == 0)
@@ -144,13 +149,13 @@ public sealed partial class SpansBuffer : IDisposable
                     await turn.WaitToSendScriptsAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                var inserting = store.InsertSubsegmentsAsync(group, scriptSettings, i == 0 ? turn.PreviousScriptsSettled : null);
+                var inserting = store.InsertSubsegmentsAsync(group, scriptSettings, i == 0 ? turn.PreviousScriptsSettled : null, beforeSlice);
                 if (i == groups.Count - 1)
                 {
                     turn.ScriptsSent();
                 }
 
-                await Task.WhenAll(inserting, storing).WaitAsync(cancellationToken).ConfigureAwait(false);
+                await Task.WhenAll(stored.Append(inserting)).WaitAsync(cancellationToken).ConfigureAwait(false);
                 var (groupInserted, groupRerun) = await inserting.ConfigureAwait(false);
                 inserted.AddRange(groupInserted);
                 rerun.UnionWith(groupRerun);

@@ -17,6 +17,9 @@ internal sealed partial class RedisSpanStore
     /// <summary>Keys per multi-key command (MGET, UNLINK) on a standalone server, where all keys share one "slot".</summary>
     private const int MaxKeysPerCommand = 1000;
 
+    /// <summary>Keys per batched snapshot or cleanup script call: enough to save round trips, short enough not to stall Redis.</summary>
+    private const int MaxKeysPerScriptCall = 350;
+
     /// <summary>
     /// Per shard, the segments whose deadline is at most <paramref name="now"/>, oldest first (reference §4.2). Queue
     /// members that are not segment keys (corruption, a foreign writer) come back apart, so they can be removed
@@ -120,17 +123,39 @@ internal sealed partial class RedisSpanStore
     {
         var segments = new SegmentKey[candidates.Count];
         var memberKeys = new RedisKey[candidates.Count];
-        var reads = new Task<RedisResult>[candidates.Count];
         for (var i = 0; i < candidates.Count; i++)
         {
-            var segmentKey = candidates[i].SegmentKey;
-            segments[i] = SegmentKey.Parse(segmentKey);
+            segments[i] = SegmentKey.Parse(candidates[i].SegmentKey);
             memberKeys[i] = _keys.MemberKeysKey(segments[i]);
-            reads[i] = LuaScripts.FlushSnapshot.EvaluateAsync(_database, [memberKeys[i], _keys.IngestedCountKey(segmentKey), _keys.IngestedBytesKey(segmentKey)], []);
         }
 
-        await ((Task)Task.WhenAll(reads)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        ThrowUnlessEveryFaultIsWrongType(reads);
+        // One snapshot call per slot batch: on a single server a few per flush, on a cluster about one per segment.
+        var reads = new List<(List<int> Batch, Task<RedisResult> Reply)>();
+        foreach (var batch in BatchesBySlot(candidates.Count, i => memberKeys[i], 3, MaxKeysPerScriptCall))
+        {
+            var keys = new RedisKey[batch.Count * 3];
+            for (var j = 0; j < batch.Count; j++)
+            {
+                var segmentKey = candidates[batch[j]].SegmentKey;
+                keys[3 * j] = memberKeys[batch[j]];
+                keys[3 * j + 1] = _keys.IngestedCountKey(segmentKey);
+                keys[3 * j + 2] = _keys.IngestedBytesKey(segmentKey);
+            }
+
+            reads.Add((batch, LuaScripts.FlushSnapshot.EvaluateAsync(_database, keys, [])));
+        }
+
+        await ((Task)Task.WhenAll(reads.Select(r => r.Reply))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        ThrowUnlessEveryFaultIsWrongType(reads.Select(r => r.Reply));
+        var replies = new RedisResult[candidates.Count];
+        foreach (var (batch, reply) in reads)
+        {
+            var perSegment = await reply.ConfigureAwait(false);
+            for (var j = 0; j < batch.Count; j++)
+            {
+                replies[batch[j]] = perSegment[j];
+            }
+        }
 
         // A payload key listed by several segments feeds the last one (see SegmentAssembler.LastPerSegmentKey).
         var snapshots = new SegmentSnapshot[candidates.Count];
@@ -138,7 +163,7 @@ internal sealed partial class RedisSpanStore
         var owners = new Dictionary<string, (int Segment, int Salt)>(StringComparer.Ordinal);
         for (var i = 0; i < candidates.Count; i++)
         {
-            var reply = await reads[i].ConfigureAwait(false);
+            var reply = replies[i];
             var segmentKey = candidates[i].SegmentKey;
             if ((long)reply[0] == 0)
             {
@@ -254,7 +279,7 @@ internal sealed partial class RedisSpanStore
     {
         var outcomes = new SegmentCleanup[segments.Count];
         var legacy = new List<FlushedSegment>();
-        var scripted = new List<(int Index, Task<RedisResult> Reply)>(segments.Count);
+        var scripted = new List<int>(segments.Count);
         for (var i = 0; i < segments.Count; i++)
         {
             var flushed = segments[i];
@@ -265,28 +290,43 @@ internal sealed partial class RedisSpanStore
                 continue;
             }
 
-            scripted.Add((i, RunCleanupScriptAsync(flushed, snapshot, fenceTtl)));
+            scripted.Add(i);
+        }
+
+        var calls = new List<(List<int> Batch, Task<RedisResult> Reply)>();
+        foreach (var batch in BatchesBySlot(scripted.Count, i => _keys.MemberKeysKey(SegmentKey.Parse(segments[scripted[i]].SegmentKey)), 7, MaxKeysPerScriptCall))
+        {
+            var members = batch.Select(i => scripted[i]).ToList();
+            calls.Add((members, RunCleanupScriptAsync(members.Select(i => segments[i]).ToList(), fenceTtl)));
         }
 
         var legacyCleanup = legacy.Count > 0 ? CleanupLikeTheReferenceAsync(legacy) : Task.CompletedTask;
-        await ((Task)Task.WhenAll(scripted.Select(s => s.Reply))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await ((Task)Task.WhenAll(calls.Select(c => c.Reply))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
         var unlinks = new List<RedisKey>();
         var fences = new List<RedisKey>();
         var queueRemovals = new Dictionary<string, List<RedisValue>>(StringComparer.Ordinal);
         var failures = new List<Exception>();
-        foreach (var (index, reply) in scripted)
+        foreach (var (batch, reply) in calls)
         {
             if (!reply.IsCompletedSuccessfully)
             {
-                // Left as it was: a later flush delivers it again (at-least-once).
+                // Left as they were: a later flush delivers them again (at-least-once).
                 failures.Add(reply.Exception?.InnerException ?? new TaskCanceledException());
                 continue;
             }
 
+            var perSegment = await reply.ConfigureAwait(false);
+            for (var b = 0; b < batch.Count; b++)
+            {
+                RecordCleanup(batch[b], perSegment[b]);
+            }
+        }
+
+        void RecordCleanup(int index, RedisResult result)
+        {
             var flushed = segments[index];
             var snapshot = flushed.Snapshot!;
-            var result = await reply.ConfigureAwait(false);
             var state = (SegmentCleanupState)(long)result[0];
             var removed = (long)result[1];
             var flags = result[2];
@@ -345,42 +385,44 @@ internal sealed partial class RedisSpanStore
         await Task.WhenAll(releases).ConfigureAwait(false);
     }
 
-    private Task<RedisResult> RunCleanupScriptAsync(FlushedSegment flushed, SegmentSnapshot snapshot, TimeSpan fenceTtl)
+    private Task<RedisResult> RunCleanupScriptAsync(IReadOnlyList<FlushedSegment> batch, TimeSpan fenceTtl)
     {
-        var segmentKey = flushed.SegmentKey;
-        var segment = SegmentKey.Parse(segmentKey);
-        var projectAndTrace = KeySchema.ProjectAndTrace(segment.ProjectId, segment.TraceId);
-        RedisKey[] keys =
-        [
-            _keys.MemberKeysKey(segment),
-            _keys.IngestedCountKey(segmentKey),
-            _keys.IngestedBytesKey(segmentKey),
-            _keys.HasRootKey(segmentKey),
-            _keys.FlushLockKey(segmentKey),
-            _keys.RedirectKey(projectAndTrace),
-            _keys.StoredSaltsKey(projectAndTrace),
-        ];
-        var salts = snapshot.Salts;
-        var values = new RedisValue[5 + 3 * salts.Length + flushed.Spans.Count];
-        values[0] = snapshot.LockToken;
-        values[1] = Math.Max(1, (long)fenceTtl.TotalSeconds);
-        values[2] = snapshot.IngestedCount is { } count ? count : RedisValue.EmptyString;
-        values[3] = snapshot.IngestedBytes is { } bytes ? bytes : RedisValue.EmptyString;
-        values[4] = salts.Length;
-        for (var j = 0; j < salts.Length; j++)
+        var keys = new RedisKey[7 * batch.Count];
+        var values = new List<RedisValue>();
+        for (var b = 0; b < batch.Count; b++)
         {
-            values[5 + 3 * j] = salts[j];
-            values[6 + 3 * j] = snapshot.SpansPerSalt[j];
-            values[7 + 3 * j] = snapshot.BytesPerSalt[j];
+            var flushed = batch[b];
+            var snapshot = flushed.Snapshot!;
+            var segmentKey = flushed.SegmentKey;
+            var segment = SegmentKey.Parse(segmentKey);
+            var projectAndTrace = KeySchema.ProjectAndTrace(segment.ProjectId, segment.TraceId);
+            keys[7 * b] = _keys.MemberKeysKey(segment);
+            keys[7 * b + 1] = _keys.IngestedCountKey(segmentKey);
+            keys[7 * b + 2] = _keys.IngestedBytesKey(segmentKey);
+            keys[7 * b + 3] = _keys.HasRootKey(segmentKey);
+            keys[7 * b + 4] = _keys.FlushLockKey(segmentKey);
+            keys[7 * b + 5] = _keys.RedirectKey(projectAndTrace);
+            keys[7 * b + 6] = _keys.StoredSaltsKey(projectAndTrace);
+            values.Add(snapshot.LockToken);
+            values.Add(Math.Max(1, (long)fenceTtl.TotalSeconds));
+            values.Add(snapshot.IngestedCount is { } count ? count : RedisValue.EmptyString);
+            values.Add(snapshot.IngestedBytes is { } bytes ? bytes : RedisValue.EmptyString);
+            values.Add(snapshot.Salts.Length);
+            for (var j = 0; j < snapshot.Salts.Length; j++)
+            {
+                values.Add(snapshot.Salts[j]);
+                values.Add(snapshot.SpansPerSalt[j]);
+                values.Add(snapshot.BytesPerSalt[j]);
+            }
+
+            values.Add(flushed.Spans.Count);
+            foreach (var span in flushed.Spans)
+            {
+                values.Add(span.SpanId);
+            }
         }
 
-        var spansAt = 5 + 3 * salts.Length;
-        for (var k = 0; k < flushed.Spans.Count; k++)
-        {
-            values[spansAt + k] = flushed.Spans[k].SpanId;
-        }
-
-        return LuaScripts.CleanupSegment.EvaluateAsync(_database, keys, values);
+        return LuaScripts.CleanupSegment.EvaluateAsync(_database, keys, [.. values]);
     }
 
     private void AddUnlinks(List<Task> writes, List<RedisKey> keys)

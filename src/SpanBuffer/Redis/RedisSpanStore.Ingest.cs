@@ -12,6 +12,9 @@ internal readonly record struct QueueSettings(long TimeoutSeconds, long RootTime
 
 internal sealed partial class RedisSpanStore
 {
+    /// <summary>Subsegments whose payloads are sent ahead of their script calls at a time (see InsertSubsegmentsAsync).</summary>
+    public const int SliceSize = 16;
+
     /// <summary>Writes each subsegment's payloads to its salted payload set (reference §3.4).</summary>
     /// <remarks>
     /// Compressed frames live in <paramref name="arena"/> when given: the caller may reuse it once the returned task
@@ -43,13 +46,26 @@ internal sealed partial class RedisSpanStore
     /// whose calls an earlier ingest call re-ran after these were sent; it is awaited only once every reply is in.
     /// </remarks>
     /// <returns>The results, and the traces whose calls were run again.</returns>
+    /// <param name="group">The subsegments, in call order.</param>
+    /// <param name="settings">The script's settings.</param>
+    /// <param name="rerunTraces">Traces an earlier overlapping ingest call re-ran; see the remarks.</param>
+    /// <param name="beforeSlice">
+    /// Called with (start, count) before the calls of each slice of <see cref="SliceSize"/> subsegments are sent:
+    /// on a single server, where one connection keeps command order, the caller sends those subsegments' payloads
+    /// there, so Redis already runs the first scripts while later payloads are being compressed.
+    /// </param>
     public async Task<(IReadOnlyList<InsertedSubsegment> Inserted, IReadOnlySet<string> Rerun)> InsertSubsegmentsAsync(
-        IReadOnlyList<Subsegment> group, AddBufferSettings settings, Task<IReadOnlySet<string>>? rerunTraces = null)
+        IReadOnlyList<Subsegment> group, AddBufferSettings settings, Task<IReadOnlySet<string>>? rerunTraces = null, Action<int, int>? beforeSlice = null)
     {
         // Script calls are plain concurrent commands, never an IBatch: a batched call could not be sent again alone.
         var replies = new Task<RedisResult>[group.Count];
         for (var i = 0; i < group.Count; i++)
         {
+            if (beforeSlice is not null && i % SliceSize == 0)
+            {
+                beforeSlice(i, Math.Min(SliceSize, group.Count - i));
+            }
+
             replies[i] = AddBufferScript.RunByHashAsync(_database, group[i], settings);
         }
 

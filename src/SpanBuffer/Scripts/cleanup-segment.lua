@@ -1,85 +1,99 @@
--- cleanup-segment.lua: remove from one segment exactly what a flush delivered, and nothing that arrived since.
+-- cleanup-segment.lua: remove from segments exactly what a flush delivered, and nothing that arrived since.
 --
--- A chunk ingested after the flush read the segment is not in the flush's snapshot: its salt stays in the
+-- A chunk ingested after the flush read a segment is not in the flush's snapshot: its salt stays in the
 -- member index, its spans stay counted, and the segment stays queued for a later flush. When nothing is
 -- left, the segment's metadata goes and the flush-lock key becomes a fence: while the caller removes the
 -- queue entry (another node on a cluster), an ingest for this root detaches into a segment of its own
--- instead of merging into one whose queue entry is about to vanish. Every key shares the segment's
--- {<project>:<trace>} hash tag.
+-- instead of merging into one whose queue entry is about to vanish. A segment's keys share its
+-- {<project>:<trace>} hash tag; several segments go in one call only when all their keys share a slot.
 --
--- KEYS[1]  member index   KEYS[2] span counter   KEYS[3] byte counter
--- KEYS[4]  root flag      KEYS[5] flush lock     KEYS[6] redirect hash
--- KEYS[7]  stored salts of the trace (removed salts leave it: a replay of them is new data again)
--- ARGV[1]  the flush's lock token
--- ARGV[2]  fence ttl in seconds
--- ARGV[3]  span counter in the snapshot ("" when it was missing)
--- ARGV[4]  byte counter in the snapshot ("" when it was missing)
--- ARGV[5]  n: number of salts in the snapshot
--- ARGV[6 .. 5+3n]  per salt: salt, spans loaded from its payload set, bytes loaded
--- ARGV[6+3n ..]    span ids delivered (their redirects go)
+-- KEYS, seven per segment: member index, span counter, byte counter, root flag, flush lock, redirect hash,
+--       stored salts of the trace (removed salts leave it: a replay of them is new data again)
+-- ARGV, per segment in KEYS order:
+--   lock token of the flush, fence ttl in seconds,
+--   span counter in the snapshot ("" when missing), byte counter in the snapshot ("" when missing),
+--   n salts, then per salt: salt, spans loaded from its payload set, bytes loaded,
+--   m span ids delivered (their redirects go), then the m ids
 --
--- Returns { state (1 emptied and fenced, 2 data remains), salts removed, removed flags (only when some
--- salt was already gone: "1"/"0" per salt, in order) }.
+-- Returns, per segment, { state (1 emptied and fenced, 2 data remains), salts removed, removed flags (only
+-- when some salt was already gone: "1"/"0" per salt, in order) }.
 
 local BATCH = 1000
-local token = ARGV[1]
-local fence_ttl = ARGV[2]
-local snapshot_count = tonumber(ARGV[3])
-local snapshot_bytes = tonumber(ARGV[4])
-local n = tonumber(ARGV[5])
-local first_span = 6 + 3 * n
 
-local removed, removed_spans, removed_bytes = 0, 0, 0
-local flags = {}
-for i = 0, n - 1 do
-    local base = 6 + 3 * i
-    if redis.call("SREM", KEYS[1], ARGV[base]) == 1 then
-        redis.call("HDEL", KEYS[7], ARGV[base])
-        removed = removed + 1
-        removed_spans = removed_spans + tonumber(ARGV[base + 1])
-        removed_bytes = removed_bytes + tonumber(ARGV[base + 2])
-        flags[#flags + 1] = "1"
-    else
-        flags[#flags + 1] = "0"
-    end
-end
-
-for start = first_span, #ARGV, BATCH do
-    redis.call("HDEL", KEYS[6], unpack(ARGV, start, math.min(start + BATCH - 1, #ARGV)))
-end
-
--- An index of the wrong type was read as empty: it goes with the rest.
-local ok, remaining = pcall(redis.call, "SCARD", KEYS[1])
-if not ok then
-    remaining = 0
-end
-
-local lock = redis.call("GET", KEYS[5])
-if remaining == 0 then
-    redis.call("DEL", KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-    if not lock or lock == token then
-        redis.call("SET", KEYS[5], token, "EX", fence_ttl)
-    end
-    return { 1, removed, removed < n and flags or {} }
-end
-
--- Chunks arrived after the snapshot: they keep their counts. All the snapshot's salts removed means the
--- snapshot's counters are exactly what went (spans whose payload was missing included); otherwise only
--- what this cleanup removed.
 local function subtract(key, amount)
-    local current = tonumber(redis.call("GET", KEYS[key]))
+    local current = tonumber(redis.call("GET", key))
     if current and amount and amount > 0 then
-        redis.call("SET", KEYS[key], string.format("%d", math.max(0, current - amount)), "KEEPTTL")
+        redis.call("SET", key, string.format("%d", math.max(0, current - amount)), "KEEPTTL")
     end
 end
-if removed == n then
-    subtract(2, snapshot_count)
-    subtract(3, snapshot_bytes)
-else
-    subtract(2, removed_spans)
-    subtract(3, removed_bytes)
+
+-- Cleans one segment whose keys start at KEYS[k] and arguments at ARGV[a]; returns its reply and the next a.
+local function clean(k, a)
+    local token = ARGV[a]
+    local fence_ttl = ARGV[a + 1]
+    local snapshot_count = tonumber(ARGV[a + 2])
+    local snapshot_bytes = tonumber(ARGV[a + 3])
+    local n = tonumber(ARGV[a + 4])
+    local first_salt = a + 5
+    local first_span = first_salt + 3 * n + 1
+    local last_span = first_span + tonumber(ARGV[first_span - 1]) - 1
+    local index, count, bytes, root_flag, lock_key, redirects, stored_salts =
+        KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
+
+    local removed, removed_spans, removed_bytes = 0, 0, 0
+    local flags = {}
+    for i = 0, n - 1 do
+        local salt = first_salt + 3 * i
+        if redis.call("SREM", index, ARGV[salt]) == 1 then
+            redis.call("HDEL", stored_salts, ARGV[salt])
+            removed = removed + 1
+            removed_spans = removed_spans + tonumber(ARGV[salt + 1])
+            removed_bytes = removed_bytes + tonumber(ARGV[salt + 2])
+            flags[#flags + 1] = "1"
+        else
+            flags[#flags + 1] = "0"
+        end
+    end
+
+    for start = first_span, last_span, BATCH do
+        redis.call("HDEL", redirects, unpack(ARGV, start, math.min(start + BATCH - 1, last_span)))
+    end
+
+    -- An index of the wrong type was read as empty: it goes with the rest.
+    local ok, remaining = pcall(redis.call, "SCARD", index)
+    if not ok then
+        remaining = 0
+    end
+
+    local lock = redis.call("GET", lock_key)
+    local reply_flags = removed < n and flags or {}
+    if remaining == 0 then
+        redis.call("DEL", index, count, bytes, root_flag)
+        if not lock or lock == token then
+            redis.call("SET", lock_key, token, "EX", fence_ttl)
+        end
+        return { 1, removed, reply_flags }, last_span + 1
+    end
+
+    -- Chunks arrived after the snapshot: they keep their counts. All the snapshot's salts removed means the
+    -- snapshot's counters are exactly what went (spans whose payload was missing included); otherwise only
+    -- what this cleanup removed.
+    if removed == n then
+        subtract(count, snapshot_count)
+        subtract(bytes, snapshot_bytes)
+    else
+        subtract(count, removed_spans)
+        subtract(bytes, removed_bytes)
+    end
+    if lock == token then
+        redis.call("DEL", lock_key)
+    end
+    return { 2, removed, reply_flags }, last_span + 1
 end
-if lock == token then
-    redis.call("DEL", KEYS[5])
+
+local results = {}
+local a = 1
+for k = 1, #KEYS, 7 do
+    results[#results + 1], a = clean(k, a)
 end
-return { 2, removed, removed < n and flags or {} }
+return results
