@@ -40,19 +40,35 @@ local function clean(k, a)
     local index, count, bytes, root_flag, lock_key, redirects, stored_salts =
         KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
 
+    -- Which of the snapshot's salts are still listed (the rest went with another flusher's cleanup, or were
+    -- merged elsewhere meanwhile): remove those, with one call per batch of salts.
     local removed, removed_spans, removed_bytes = 0, 0, 0
     local flags = {}
+    local salts = {}
     for i = 0, n - 1 do
-        local salt = first_salt + 3 * i
-        if redis.call("SREM", index, ARGV[salt]) == 1 then
-            redis.call("HDEL", stored_salts, ARGV[salt])
-            removed = removed + 1
-            removed_spans = removed_spans + tonumber(ARGV[salt + 1])
-            removed_bytes = removed_bytes + tonumber(ARGV[salt + 2])
-            flags[#flags + 1] = "1"
-        else
-            flags[#flags + 1] = "0"
+        salts[#salts + 1] = ARGV[first_salt + 3 * i]
+    end
+    local ours = {}
+    for start = 1, n, BATCH do
+        local answers = redis.call("SMISMEMBER", index, unpack(salts, start, math.min(start + BATCH - 1, n)))
+        for j = 1, #answers do
+            local i = start + j - 1
+            if answers[j] == 1 then
+                local salt = first_salt + 3 * (i - 1)
+                ours[#ours + 1] = salts[i]
+                removed_spans = removed_spans + tonumber(ARGV[salt + 1])
+                removed_bytes = removed_bytes + tonumber(ARGV[salt + 2])
+                flags[i] = "1"
+            else
+                flags[i] = "0"
+            end
         end
+    end
+    removed = #ours
+    for start = 1, removed, BATCH do
+        local stop = math.min(start + BATCH - 1, removed)
+        redis.call("SREM", index, unpack(ours, start, stop))
+        redis.call("HDEL", stored_salts, unpack(ours, start, stop))
     end
 
     for start = first_span, last_span, BATCH do
