@@ -218,13 +218,27 @@ public sealed class SpanFlusher : BackgroundService
         }
     }
 
-    /// <summary>Stops the loop: the cycle in flight finishes (produce, acknowledgements, cleanup) unless the host's shutdown timeout expires first.</summary>
+    /// <summary>
+    /// Stops the loop: the cycle in flight finishes (produce, acknowledgements, cleanup) unless
+    /// <paramref name="cancellationToken"/> fires first (the host's shutdown timeout). Then the cycle is aborted: the
+    /// token the sink got is cancelled, nothing of that cycle is cleaned (its segments are delivered again by a later
+    /// run), and the loop ends.
+    /// </summary>
     /// <param name="cancellationToken">Signalled when the host stops waiting; it aborts the cycle in flight.</param>
-    /// <returns>A task that completes when the loop has stopped or the host stopped waiting.</returns>
+    /// <returns>A task that completes when the loop has stopped (after logging <c>FlusherStopped</c>).</returns>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        using var registration = cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _abortCycle);
+        // Returns when the loop ended or when the token fired, whichever comes first. (A registration that cancels
+        // the cycle from inside the token's callbacks is not enough: it is disposed as soon as this await resumes,
+        // which can happen inside the same callback run, before the registration's own callback was invoked.)
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (ExecuteTask is { IsCompleted: false } loop)
+        {
+            await _abortCycle.CancelAsync().ConfigureAwait(false);
+
+            // Every wait of the cycle observes the abort token, so the loop ends promptly even if the sink ignores it.
+            await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     /// <inheritdoc />
