@@ -10,8 +10,10 @@ namespace SpanBuffer;
 
 /// <summary>
 /// Runs the flush cycle for the buffer's assigned shards on a period: flush, hand every non-empty segment's
-/// messages to the sink, wait for every acknowledgement, then clean up. A failed cycle is logged and counted and
-/// its segments stay in Redis for the next one. Works as a hosted <see cref="BackgroundService"/> or on its own
+/// messages to the sink, wait for every acknowledgement, then clean up the segments that were delivered. A segment
+/// whose delivery failed stays in Redis for the next cycle, up to <see cref="SpanBufferOptions.MaxDeliveryAttempts"/>
+/// cycles in a row; then it goes to <see cref="ISegmentSink.DeadLetterAsync"/> (or is counted as lost) and is
+/// cleaned. Cycles that get nothing through back off exponentially (flush interval doubled, up to 30 s). Works as a hosted <see cref="BackgroundService"/> or on its own
 /// (<see cref="BackgroundService.StartAsync"/>/<see cref="StopAsync"/>, or <see cref="FlushOnceAsync"/>).
 /// </summary>
 /// <remarks>
