@@ -1,4 +1,7 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
@@ -239,6 +242,36 @@ public abstract class SpanFlusherDeliveryFailureTests(RedisFixture fixture) : Ho
         Assert.Equal(new SegmentLoss(PoisonProject, 2, SegmentLossReason.DeliveryFailed), Assert.Single(recording.ReportedLosses));
         Assert.Same(sink.Failure, Assert.Single(logs.GetSnapshot(), r => r.Id.Name == "DeadLetterFailed").Exception);
         Assert.Empty(await KeysAsync(prefix));
+    }
+
+    [Fact]
+    public async Task FlushOnce_PoisonSegmentGivenUp_PublishesFailedDeliveriesAbandonedSegmentsAndLostSpans()
+    {
+        var services = new ServiceCollection();
+        services.AddMetrics();
+        await using var provider = services.BuildServiceProvider();
+        var meterFactory = provider.GetRequiredService<IMeterFactory>();
+        using var failedDeliveries = new MetricCollector<long>(meterFactory, "SpanBuffer", "spanbuffer.flusher.failed_deliveries");
+        using var abandonedSegments = new MetricCollector<long>(meterFactory, "SpanBuffer", "spanbuffer.flusher.abandoned_segments");
+        using var lostSpans = new MetricCollector<long>(meterFactory, "SpanBuffer", "spanbuffer.flusher.lost_spans");
+        var prefix = NewKeyPrefix();
+        using var buffer = new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = prefix, MaxDeliveryAttempts = 2 }, meterFactory: meterFactory);
+        await buffer.ProcessSpansAsync(TestSegment.Create(spanCount: 4, projectId: PoisonProject).Spans, IngestTime, Ct);
+        var sink = new RecordingSink { OnProduce = (_, _) => Task.FromException(new IOException("poison")) };
+        using var flusher = new SpanFlusher(buffer, sink);
+
+        await Assert.ThrowsAsync<IOException>(() => flusher.FlushOnceAsync(FlushTime, Ct));
+        Assert.Empty(abandonedSegments.GetMeasurementSnapshot());
+        await flusher.FlushOnceAsync(FlushTime, Ct);
+
+        Assert.Equal(2, failedDeliveries.GetMeasurementSnapshot().Sum(m => m.Value));
+        var abandoned = Assert.Single(abandonedSegments.GetMeasurementSnapshot());
+        Assert.Equal(1, abandoned.Value);
+        Assert.Equal("lost", abandoned.Tags["kind"]);
+        var lost = Assert.Single(lostSpans.GetMeasurementSnapshot());
+        Assert.Equal(4, lost.Value);
+        Assert.Equal("delivery_failed", lost.Tags["reason"]);
+        Assert.Empty(await QueueMembersAsync(prefix));
     }
 
     [Fact]
