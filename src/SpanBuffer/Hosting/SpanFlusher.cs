@@ -249,6 +249,12 @@ public sealed class SpanFlusher : BackgroundService
                 ForgetAttempts(cycle.Clean);
             }
 
+            // Published once the cleanup succeeded: a segment whose cleanup failed is given up on again next cycle.
+            foreach (var givenUp in cycle.GivenUp)
+            {
+                PublishGivenUp(givenUp);
+            }
+
             Interlocked.Add(ref _segmentsProduced, cycle.DeliveredSegments);
             Interlocked.Add(ref _spansProduced, cycle.DeliveredSpans);
             Interlocked.Add(ref _messagesProduced, cycle.DeliveredMessages);
@@ -537,26 +543,39 @@ public sealed class SpanFlusher : BackgroundService
 
             cycle.Clean.Add(segment);
             losses.AddRange(segment.Losses);
-            if (await OfferDeadLetterAsync(segment, error, cancellationToken).ConfigureAwait(false))
+            var taken = await OfferDeadLetterAsync(segment, error, cancellationToken).ConfigureAwait(false);
+            cycle.GivenUp.Add(new GivenUpSegment(segment, attempts[i], error, taken));
+            if (taken)
             {
                 cycle.DeadLetteredSegments++;
-                Interlocked.Increment(ref _deadLetteredSegments);
-                _buffer.Metrics.FlusherAbandonedSegments.Add(1, SpanBufferMetrics.Kind("dead_lettered"));
-                Log.SegmentDeadLettered(_logger, segment.SegmentKey, segment.Spans.Count, attempts[i], error);
             }
             else
             {
                 cycle.AbandonedSegments++;
-                Interlocked.Increment(ref _abandonedSegments);
                 losses.Add(new SegmentLoss(segment.ProjectId, segment.Spans.Count, SegmentLossReason.DeliveryFailed));
-                _buffer.Metrics.FlusherAbandonedSegments.Add(1, SpanBufferMetrics.Kind("lost"));
-                _buffer.Metrics.FlusherLostSpans.Add(segment.Spans.Count, SpanBufferMetrics.Reason("delivery_failed"));
-                Log.SegmentDeliveryAbandoned(_logger, segment.SegmentKey, segment.ProjectId, segment.Spans.Count, attempts[i], error);
             }
         }
 
         cycle.Losses = Aggregate(losses);
         return cycle;
+    }
+
+    private void PublishGivenUp(GivenUpSegment givenUp)
+    {
+        var segment = givenUp.Segment;
+        if (givenUp.DeadLettered)
+        {
+            Interlocked.Increment(ref _deadLetteredSegments);
+            _buffer.Metrics.FlusherAbandonedSegments.Add(1, SpanBufferMetrics.Kind("dead_lettered"));
+            Log.SegmentDeadLettered(_logger, segment.SegmentKey, segment.Spans.Count, givenUp.Attempts, givenUp.LastError);
+        }
+        else
+        {
+            Interlocked.Increment(ref _abandonedSegments);
+            _buffer.Metrics.FlusherAbandonedSegments.Add(1, SpanBufferMetrics.Kind("lost"));
+            _buffer.Metrics.FlusherLostSpans.Add(segment.Spans.Count, SpanBufferMetrics.Reason("delivery_failed"));
+            Log.SegmentDeliveryAbandoned(_logger, segment.SegmentKey, segment.ProjectId, segment.Spans.Count, givenUp.Attempts, givenUp.LastError);
+        }
     }
 
     private async Task<bool> OfferDeadLetterAsync(FlushedSegment segment, Exception lastError, CancellationToken cancellationToken)
@@ -686,10 +705,15 @@ internal sealed record CycleOutcome(FlushResult Result, CycleProgress Progress, 
 /// <summary>One segment's messages in flight: the task completes when all are acknowledged and faults when one failed.</summary>
 internal sealed record Delivery(FlushedSegment Segment, int Messages, Task Acknowledged);
 
+/// <summary>A segment given up on after its last allowed failed attempt, and whether the dead-letter sink took it.</summary>
+internal sealed record GivenUpSegment(FlushedSegment Segment, int Attempts, Exception LastError, bool DeadLettered);
+
 /// <summary>The fate of a cycle's segments.</summary>
 internal sealed class SettledCycle
 {
     public List<FlushedSegment> Clean { get; } = [];
+
+    public List<GivenUpSegment> GivenUp { get; } = [];
 
     public List<SegmentLoss> Losses { get; set; } = [];
 
