@@ -142,6 +142,17 @@ public sealed class SpanBufferOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Gets or sets how many consecutive cycles in a row the flusher tries to deliver a segment before it gives up on
+    /// it. A segment whose delivery failed stays in Redis and is retried by the next cycle; after this many failed
+    /// attempts it is handed to <see cref="ISegmentSink.DeadLetterAsync"/> and cleaned either way, so one poison
+    /// segment cannot hold up the rest. A segment the sink does not take is counted as lost
+    /// (<see cref="Models.SegmentLossReason.DeliveryFailed"/>). Attempts are counted in memory, per flusher.
+    /// </summary>
+    /// <value>The default value is 5.</value>
+    [Range(1, 1000)]
+    public int MaxDeliveryAttempts { get; set; } = 5;
+
     /// <summary>Gets the shards to flush: <see cref="AssignedShards"/>, or shard 0 when it is empty.</summary>
     internal IReadOnlyList<int> EffectiveShards => AssignedShards.Count == 0 ? [0] : [.. AssignedShards];
 

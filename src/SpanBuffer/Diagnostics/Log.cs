@@ -52,4 +52,19 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Warning, "Memory check failed; hard backpressure state unchanged", EventName = "MemoryCheckFailed")]
     public static partial void MemoryCheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(20, LogLevel.Warning, "Span flusher: {FailedCount} of {SegmentCount} segments failed delivery and stay in Redis for retry; {CleanedCount} segments were cleaned", EventName = "SegmentDeliveryFailed")]
+    public static partial void SegmentDeliveryFailed(ILogger logger, int failedCount, int segmentCount, int cleanedCount, Exception exception);
+
+    [LoggerMessage(21, LogLevel.Warning, "Span flusher handed segment {SegmentKey} ({SpanCount} spans) to the dead-letter sink after {Attempts} failed delivery attempts", EventName = "SegmentDeadLettered")]
+    public static partial void SegmentDeadLettered(ILogger logger, string segmentKey, int spanCount, int attempts, Exception exception);
+
+    [LoggerMessage(22, LogLevel.Error, "Span flusher gave up on segment {SegmentKey} of project {ProjectId} after {Attempts} failed delivery attempts: {SpanCount} spans counted as lost (DeliveryFailed)", EventName = "SegmentDeliveryAbandoned")]
+    public static partial void SegmentDeliveryAbandoned(ILogger logger, string segmentKey, long projectId, int spanCount, int attempts, Exception exception);
+
+    [LoggerMessage(23, LogLevel.Error, "Span flusher dead-letter sink failed for segment {SegmentKey}; treated as not taken", EventName = "DeadLetterFailed")]
+    public static partial void DeadLetterFailed(ILogger logger, string segmentKey, Exception exception);
+
+    [LoggerMessage(24, LogLevel.Warning, "Span flusher made no progress for {FailedCycles} cycles in a row; next cycle in {DelaySeconds:F1} s", EventName = "FlusherBackingOff")]
+    public static partial void FlusherBackingOff(ILogger logger, int failedCycles, double delaySeconds);
 }

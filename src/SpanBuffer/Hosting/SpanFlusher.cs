@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -9,8 +10,10 @@ namespace SpanBuffer;
 
 /// <summary>
 /// Runs the flush cycle for the buffer's assigned shards on a period: flush, hand every non-empty segment's
-/// messages to the sink, wait for every acknowledgement, then clean up. A failed cycle is logged and counted and
-/// its segments stay in Redis for the next one. Works as a hosted <see cref="BackgroundService"/> or on its own
+/// messages to the sink, wait for every acknowledgement, then clean up the segments that were delivered. A segment
+/// whose delivery failed stays in Redis for the next cycle, up to <see cref="SpanBufferOptions.MaxDeliveryAttempts"/>
+/// cycles in a row; then it goes to <see cref="ISegmentSink.DeadLetterAsync"/> (or is counted as lost) and is
+/// cleaned. Cycles that get nothing through back off exponentially (flush interval doubled, up to 30 s). Works as a hosted <see cref="BackgroundService"/> or on its own
 /// (<see cref="BackgroundService.StartAsync"/>/<see cref="StopAsync"/>, or <see cref="FlushOnceAsync"/>).
 /// </summary>
 /// <remarks>
@@ -20,11 +23,20 @@ namespace SpanBuffer;
 /// </remarks>
 public sealed class SpanFlusher : BackgroundService
 {
+    /// <summary>The most segment keys whose failed attempts are remembered.</summary>
+    private const int MaxTrackedSegments = 10_000;
+
+    /// <summary>The longest wait after cycles that got nothing delivered (unless the flush interval is longer).</summary>
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
     private readonly SpansBuffer _buffer;
     private readonly ISegmentSink _sink;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _abortCycle = new();
+
+    /// <summary>Failed delivery attempts per segment key, forgotten once the segment is cleaned.</summary>
+    private readonly Dictionary<string, int> _failedAttempts = new(StringComparer.Ordinal);
     private long _drift;
     private long _heartbeat;
     private long _atLimitSince;
@@ -37,6 +49,9 @@ public sealed class SpanFlusher : BackgroundService
     private long _spansProduced;
     private long _messagesProduced;
     private long _lostSpans;
+    private long _failedDeliveries;
+    private long _deadLetteredSegments;
+    private long _abandonedSegments;
 
     /// <summary>Creates a flusher for <paramref name="buffer"/>'s assigned shards.</summary>
     /// <param name="buffer">The buffer to flush; its options (shards, interval, backpressure) are read every cycle.</param>
@@ -79,7 +94,12 @@ public sealed class SpanFlusher : BackgroundService
     /// <summary>Gets a value indicating whether the consumer should stop ingesting for now (soft or hard backpressure).</summary>
     public bool ShouldPauseIngest => IsSoftBackpressureActive || IsHardBackpressureActive;
 
-    /// <summary>Gets the age of the last completed flush attempt (the heartbeat); since the loop started (or the flusher was created) when none completed yet.</summary>
+    /// <summary>
+    /// Gets the age of the heartbeat: the last cycle that made progress, i.e. found nothing to deliver or got at least
+    /// one segment delivered (or dead-lettered). A cycle that fails, or in which every delivery failed, does not
+    /// renew it, so a flusher that is stuck turns unhealthy. Counted from the loop start (or the flusher's creation)
+    /// until such a cycle.
+    /// </summary>
     public TimeSpan HeartbeatAge
     {
         get
@@ -89,7 +109,7 @@ public sealed class SpanFlusher : BackgroundService
         }
     }
 
-    /// <summary>Gets a value indicating whether the heartbeat is younger than the max-unhealthy time.</summary>
+    /// <summary>Gets a value indicating whether the heartbeat (see <see cref="HeartbeatAge"/>) is no older than the max-unhealthy time.</summary>
     public bool IsHealthy => HeartbeatAge <= _buffer.CurrentOptions.MaxUnhealthyTime;
 
     /// <summary>Gets cumulative counts since the flusher was created.</summary>
@@ -99,7 +119,10 @@ public sealed class SpanFlusher : BackgroundService
         Interlocked.Read(ref _segmentsProduced),
         Interlocked.Read(ref _spansProduced),
         Interlocked.Read(ref _messagesProduced),
-        Interlocked.Read(ref _lostSpans));
+        Interlocked.Read(ref _lostSpans),
+        Interlocked.Read(ref _failedDeliveries),
+        Interlocked.Read(ref _deadLetteredSegments),
+        Interlocked.Read(ref _abandonedSegments));
 
     /// <summary>
     /// Moves the flush clock to message time: call it with the smallest timestamp of each ingested batch. Ignored
@@ -166,17 +189,37 @@ public sealed class SpanFlusher : BackgroundService
 
     /// <summary>
     /// Runs one cycle at flush time <paramref name="now"/>: flush, produce every non-empty segment, wait for all
-    /// acknowledgements, clean up. When producing fails nothing is cleaned, so the segments flush again later.
+    /// acknowledgements, then clean up exactly the segments all of whose messages were acknowledged (and the empty
+    /// ones). A segment with a failed message stays in Redis and is delivered again, whole, by a later cycle; after
+    /// <see cref="SpanBufferOptions.MaxDeliveryAttempts"/> failed cycles in a row it is offered to
+    /// <see cref="ISegmentSink.DeadLetterAsync"/> and cleaned (counted as lost unless the sink took it). The losses of
+    /// the cleaned segments go to <see cref="ISegmentSink.ReportLossesAsync"/> after the cleanup.
     /// </summary>
     /// <param name="now">The flush clock in Unix seconds.</param>
-    /// <param name="cancellationToken">Aborts the cycle; segments not yet cleaned flush again later.</param>
+    /// <param name="cancellationToken">Aborts the cycle; nothing of an aborted cycle is cleaned, so its segments flush again later.</param>
     /// <returns>The flush result of the cycle.</returns>
+    /// <exception cref="Exception">
+    /// The first delivery failure of a segment that stays in Redis for retry, rethrown after the delivered segments
+    /// were cleaned; or the failure of the flush or the cleanup.
+    /// </exception>
     public async Task<FlushResult> FlushOnceAsync(long now, CancellationToken cancellationToken = default)
+    {
+        var outcome = await RunCycleAsync(now, cancellationToken).ConfigureAwait(false);
+        if (outcome.FirstError is { } error)
+        {
+            ExceptionDispatchInfo.Throw(error);
+        }
+
+        return outcome.Result;
+    }
+
+    private async Task<CycleOutcome> RunCycleAsync(long now, CancellationToken cancellationToken)
     {
         using var activity = SpanBufferActivities.Source.StartActivity("spanbuffer.flusher.cycle");
         Interlocked.Increment(ref _cycles);
         try
         {
+            var options = _buffer.CurrentOptions;
             var result = await _buffer.FlushSegmentsAsync(now, cancellationToken).ConfigureAwait(false);
             if (result.AnyShardAtLimit)
             {
@@ -187,21 +230,69 @@ public sealed class SpanFlusher : BackgroundService
                 Interlocked.Exchange(ref _atLimitSince, 0);
             }
 
-            Interlocked.Exchange(ref _heartbeat, WallSeconds());
             if (result.Segments.Count == 0)
             {
+                // Nothing due: an idle flusher is a healthy one.
+                Interlocked.Exchange(ref _heartbeat, WallSeconds());
                 _buffer.Metrics.FlusherCycles.Add(1);
-                return result;
+                return new CycleOutcome(result, CycleProgress.Idle, null);
             }
 
-            await ProduceAsync(result, cancellationToken).ConfigureAwait(false);
+            var deliveries = await ProduceAsync(result, options.MaxSegmentBytes, cancellationToken).ConfigureAwait(false);
+            var cycle = await SettleAsync(result, deliveries, options.MaxDeliveryAttempts, cancellationToken).ConfigureAwait(false);
 
-            var started = _time.GetTimestamp();
-            await _buffer.DoneFlushSegmentsAsync(result.Segments, cancellationToken).ConfigureAwait(false);
-            Interlocked.Add(ref _lostSpans, result.Losses.Where(l => l.Reason != SegmentLossReason.ExpiredBeforeFlush).Sum(l => l.Count));
-            _buffer.Metrics.FlusherDuration.Record(_time.GetElapsedTime(started).TotalSeconds, SpanBufferMetrics.Stage("cleanup"));
-            _buffer.Metrics.FlusherCycles.Add(1);
-            return result;
+            if (cycle.Clean.Count > 0)
+            {
+                var started = _time.GetTimestamp();
+                await _buffer.DoneFlushSegmentsAsync(cycle.Clean, cancellationToken).ConfigureAwait(false);
+                _buffer.Metrics.FlusherDuration.Record(_time.GetElapsedTime(started).TotalSeconds, SpanBufferMetrics.Stage("cleanup"));
+                ForgetAttempts(cycle.Clean);
+            }
+
+            // Published once the cleanup succeeded: a segment whose cleanup failed is given up on again next cycle.
+            foreach (var givenUp in cycle.GivenUp)
+            {
+                PublishGivenUp(givenUp);
+            }
+
+            Interlocked.Add(ref _segmentsProduced, cycle.DeliveredSegments);
+            Interlocked.Add(ref _spansProduced, cycle.DeliveredSpans);
+            Interlocked.Add(ref _messagesProduced, cycle.DeliveredMessages);
+            Interlocked.Add(ref _lostSpans, cycle.Losses.Where(l => l.Reason != SegmentLossReason.ExpiredBeforeFlush).Sum(l => l.Count));
+
+            // The heartbeat means progress: a cycle that had segments to deliver and got none of them anywhere
+            // (every delivery failed, nothing dead-lettered) leaves it alone, so a stuck flusher turns unhealthy.
+            var deliveredAny = cycle.DeliveredSegments + cycle.DeadLetteredSegments > 0;
+            if (deliveries.Count == 0 || deliveredAny)
+            {
+                Interlocked.Exchange(ref _heartbeat, WallSeconds());
+            }
+
+            if (cycle.Losses.Count > 0)
+            {
+                await _sink.ReportLossesAsync(cycle.Losses, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (cycle.FailedSegments > 0)
+            {
+                Interlocked.Increment(ref _failedCycles);
+                _buffer.Metrics.FlusherCycles.Add(1, SpanBufferMetrics.ErrorType(cycle.LastError));
+                activity?.SetStatus(ActivityStatusCode.Error, cycle.LastError!.GetType().Name);
+            }
+            else
+            {
+                _buffer.Metrics.FlusherCycles.Add(1);
+            }
+
+            if (cycle.RetriedError is { } retried)
+            {
+                Log.SegmentDeliveryFailed(_logger, cycle.RetriedSegments, deliveries.Count, cycle.Clean.Count, retried);
+            }
+
+            var progress = deliveredAny || cycle.AbandonedSegments > 0 || cycle.RetriedSegments == 0
+                ? CycleProgress.Progress
+                : CycleProgress.Stalled;
+            return new CycleOutcome(result, progress, cycle.RetriedError);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -218,13 +309,27 @@ public sealed class SpanFlusher : BackgroundService
         }
     }
 
-    /// <summary>Stops the loop: the cycle in flight finishes (produce, acknowledgements, cleanup) unless the host's shutdown timeout expires first.</summary>
+    /// <summary>
+    /// Stops the loop: the cycle in flight finishes (produce, acknowledgements, cleanup) unless
+    /// <paramref name="cancellationToken"/> fires first (the host's shutdown timeout). Then the cycle is aborted: the
+    /// token the sink got is cancelled, nothing of that cycle is cleaned (its segments are delivered again by a later
+    /// run), and the loop ends.
+    /// </summary>
     /// <param name="cancellationToken">Signalled when the host stops waiting; it aborts the cycle in flight.</param>
-    /// <returns>A task that completes when the loop has stopped or the host stopped waiting.</returns>
+    /// <returns>A task that completes when the loop has stopped (after logging <c>FlusherStopped</c>).</returns>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        using var registration = cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _abortCycle);
+        // Returns when the loop ended or when the token fired, whichever comes first. (A registration that cancels
+        // the cycle from inside the token's callbacks is not enough: it is disposed as soon as this await resumes,
+        // which can happen inside the same callback run, before the registration's own callback was invoked.)
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (ExecuteTask is { IsCompleted: false } loop)
+        {
+            await _abortCycle.CancelAsync().ConfigureAwait(false);
+
+            // Every wait of the cycle observes the abort token, so the loop ends promptly even if the sink ignores it.
+            await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     /// <inheritdoc />
@@ -240,11 +345,11 @@ public sealed class SpanFlusher : BackgroundService
         Interlocked.Exchange(ref _started, WallSeconds());
         var shards = string.Join(',', _buffer.CurrentOptions.EffectiveShards);
         Log.FlusherStarted(_logger, shards);
+        var stalledCycles = 0;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var flushedAny = false;
                 try
                 {
                     await CheckBackpressureAsync(_abortCycle.Token).ConfigureAwait(false);
@@ -258,12 +363,13 @@ public sealed class SpanFlusher : BackgroundService
                     Log.MemoryCheckFailed(_logger, ex);
                 }
 
+                CycleProgress progress;
                 try
                 {
                     // The cycle ignores the stop signal: a started cycle finishes, so a stop never leaves
-                    // produced-but-uncleaned segments behind (which would be produced again).
-                    var result = await FlushOnceAsync(Now, _abortCycle.Token).ConfigureAwait(false);
-                    flushedAny = result.Segments.Count > 0;
+                    // produced-but-uncleaned segments behind (which would be produced again). Only the abort
+                    // (StopAsync's token) cuts it short.
+                    progress = (await RunCycleAsync(Now, _abortCycle.Token).ConfigureAwait(false)).Progress;
                 }
                 catch (OperationCanceledException) when (_abortCycle.IsCancellationRequested)
                 {
@@ -272,18 +378,40 @@ public sealed class SpanFlusher : BackgroundService
                 catch (Exception ex)
                 {
                     Log.FlusherCycleFailed(_logger, ex);
+                    progress = CycleProgress.Stalled;
                 }
 
-                if (!flushedAny)
+                TimeSpan delay;
+                if (progress == CycleProgress.Progress)
                 {
-                    try
+                    stalledCycles = 0;
+                    continue;
+                }
+
+                if (progress == CycleProgress.Idle)
+                {
+                    stalledCycles = 0;
+                    delay = FlushIntervalOrDefault();
+                }
+                else
+                {
+                    stalledCycles++;
+                    delay = Backoff(FlushIntervalOrDefault(), stalledCycles);
+                    if (stalledCycles > 1)
                     {
-                        await Task.Delay(FlushIntervalOrDefault(), _time, stoppingToken).ConfigureAwait(false);
+                        Log.FlusherBackingOff(_logger, stalledCycles, delay.TotalSeconds);
                     }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
+
+                    _buffer.Metrics.FlusherBackoff.Record(delay.TotalSeconds);
+                }
+
+                try
+                {
+                    await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
                 }
             }
         }
@@ -293,12 +421,23 @@ public sealed class SpanFlusher : BackgroundService
         }
     }
 
-    private async Task ProduceAsync(FlushResult result, CancellationToken cancellationToken)
+    /// <summary>
+    /// The wait after the <paramref name="stalledCycles"/>-th cycle in a row that got nothing delivered: the flush
+    /// interval, doubled each time, up to <see cref="MaxBackoff"/> (or the interval, when that is longer).
+    /// </summary>
+    internal static TimeSpan Backoff(TimeSpan interval, int stalledCycles)
     {
-        var maxBytes = _buffer.CurrentOptions.MaxSegmentBytes;
+        var cap = interval > MaxBackoff ? interval : MaxBackoff;
+        var factor = Math.Pow(2, Math.Min(stalledCycles - 1, 30));
+        var ticks = interval.Ticks * factor;
+        return ticks >= cap.Ticks ? cap : TimeSpan.FromTicks((long)ticks);
+    }
+
+    /// <summary>Starts every message of every non-empty segment; one task per segment, faulted when any of its messages failed.</summary>
+    private async Task<List<Delivery>> ProduceAsync(FlushResult result, long maxBytes, CancellationToken cancellationToken)
+    {
         var started = _time.GetTimestamp();
-        var deliveries = new List<Task>();
-        long segments = 0, spans = 0;
+        var deliveries = new List<Delivery>();
         foreach (var segment in result.Segments)
         {
             if (segment.Spans.Count == 0)
@@ -312,28 +451,207 @@ public sealed class SpanFlusher : BackgroundService
                 _buffer.Metrics.FlusherChunkedSegments.Add(1);
             }
 
-            foreach (var message in messages)
+            var acknowledgements = new Task[messages.Count];
+            for (var i = 0; i < messages.Count; i++)
             {
-                _buffer.Metrics.FlusherMessageSize.Record(message.Length);
-                deliveries.Add(_sink.ProduceAsync(message, cancellationToken));
+                _buffer.Metrics.FlusherMessageSize.Record(messages[i].Length);
+                acknowledgements[i] = StartProduce(messages[i], cancellationToken);
             }
 
-            segments++;
-            spans += segment.Spans.Count;
-        }
-
-        if (result.Losses.Count > 0)
-        {
-            deliveries.Add(_sink.ReportLossesAsync(result.Losses, cancellationToken));
+            deliveries.Add(new Delivery(segment, messages.Count, acknowledgements.Length == 1 ? acknowledgements[0] : Task.WhenAll(acknowledgements)));
         }
 
         _buffer.Metrics.FlusherDuration.Record(_time.GetElapsedTime(started).TotalSeconds, SpanBufferMetrics.Stage("produce"));
         started = _time.GetTimestamp();
-        await Task.WhenAll(deliveries).WaitAsync(cancellationToken).ConfigureAwait(false);
+
+        // Failures are per segment (read below); only the abort ends the wait early.
+        await Task.WhenAll(deliveries.Select(d => d.Acknowledged)).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        cancellationToken.ThrowIfCancellationRequested();
         _buffer.Metrics.FlusherDuration.Record(_time.GetElapsedTime(started).TotalSeconds, SpanBufferMetrics.Stage("wait_produce"));
-        Interlocked.Add(ref _segmentsProduced, segments);
-        Interlocked.Add(ref _spansProduced, spans);
-        Interlocked.Add(ref _messagesProduced, deliveries.Count - (result.Losses.Count > 0 ? 1 : 0));
+        return deliveries;
+    }
+
+    /// <summary>A sink that throws instead of returning a faulted task fails that message only.</summary>
+    private Task StartProduce(SegmentMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return _sink.ProduceAsync(message, cancellationToken) ?? Task.CompletedTask;
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException(ex);
+        }
+    }
+
+    /// <summary>
+    /// Decides every segment's fate after the acknowledgements: clean the empty and delivered ones; count a failed
+    /// attempt for the others and keep them for retry, or, at the attempt limit, offer them to the dead-letter sink
+    /// and clean them (as lost unless taken).
+    /// </summary>
+    private async Task<SettledCycle> SettleAsync(FlushResult result, List<Delivery> deliveries, int maxAttempts, CancellationToken cancellationToken)
+    {
+        var cycle = new SettledCycle();
+        var losses = new List<SegmentLoss>();
+        foreach (var segment in result.Segments)
+        {
+            if (segment.Spans.Count == 0)
+            {
+                cycle.Clean.Add(segment);
+                losses.AddRange(segment.Losses);
+            }
+        }
+
+        var failed = new List<(FlushedSegment Segment, Exception Error)>();
+        foreach (var delivery in deliveries)
+        {
+            if (delivery.Acknowledged.IsCompletedSuccessfully)
+            {
+                cycle.Clean.Add(delivery.Segment);
+                losses.AddRange(delivery.Segment.Losses);
+                cycle.DeliveredSegments++;
+                cycle.DeliveredSpans += delivery.Segment.Spans.Count;
+                cycle.DeliveredMessages += delivery.Messages;
+                continue;
+            }
+
+            var error = delivery.Acknowledged.Exception?.InnerException
+                ?? new OperationCanceledException("The sink cancelled the delivery.");
+            failed.Add((delivery.Segment, error));
+        }
+
+        if (failed.Count == 0)
+        {
+            cycle.Losses = Aggregate(losses);
+            return cycle;
+        }
+
+        cycle.FailedSegments = failed.Count;
+        cycle.LastError = failed[^1].Error;
+        Interlocked.Add(ref _failedDeliveries, failed.Count);
+        _buffer.Metrics.FlusherFailedDeliveries.Add(failed.Count);
+        var attempts = CountFailedAttempts(failed);
+        for (var i = 0; i < failed.Count; i++)
+        {
+            var (segment, error) = failed[i];
+            if (attempts[i] < maxAttempts)
+            {
+                cycle.RetriedSegments++;
+                cycle.RetriedError ??= error;
+                continue;
+            }
+
+            cycle.Clean.Add(segment);
+            losses.AddRange(segment.Losses);
+            var taken = await OfferDeadLetterAsync(segment, error, cancellationToken).ConfigureAwait(false);
+            cycle.GivenUp.Add(new GivenUpSegment(segment, attempts[i], error, taken));
+            if (taken)
+            {
+                cycle.DeadLetteredSegments++;
+            }
+            else
+            {
+                cycle.AbandonedSegments++;
+                losses.Add(new SegmentLoss(segment.ProjectId, segment.Spans.Count, SegmentLossReason.DeliveryFailed));
+            }
+        }
+
+        cycle.Losses = Aggregate(losses);
+        return cycle;
+    }
+
+    private void PublishGivenUp(GivenUpSegment givenUp)
+    {
+        var segment = givenUp.Segment;
+        if (givenUp.DeadLettered)
+        {
+            Interlocked.Increment(ref _deadLetteredSegments);
+            _buffer.Metrics.FlusherAbandonedSegments.Add(1, SpanBufferMetrics.Kind("dead_lettered"));
+            Log.SegmentDeadLettered(_logger, segment.SegmentKey, segment.Spans.Count, givenUp.Attempts, givenUp.LastError);
+        }
+        else
+        {
+            Interlocked.Increment(ref _abandonedSegments);
+            _buffer.Metrics.FlusherAbandonedSegments.Add(1, SpanBufferMetrics.Kind("lost"));
+            _buffer.Metrics.FlusherLostSpans.Add(segment.Spans.Count, SpanBufferMetrics.Reason("delivery_failed"));
+            Log.SegmentDeliveryAbandoned(_logger, segment.SegmentKey, segment.ProjectId, segment.Spans.Count, givenUp.Attempts, givenUp.LastError);
+        }
+    }
+
+    private async Task<bool> OfferDeadLetterAsync(FlushedSegment segment, Exception lastError, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _sink.DeadLetterAsync(segment, lastError, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Log.DeadLetterFailed(_logger, segment.SegmentKey, ex);
+            return false;
+        }
+    }
+
+    /// <summary>Adds one failed attempt per segment and returns the counts; keeps the table bounded.</summary>
+    private int[] CountFailedAttempts(List<(FlushedSegment Segment, Exception Error)> failed)
+    {
+        var counts = new int[failed.Count];
+        lock (_failedAttempts)
+        {
+            for (var i = 0; i < failed.Count; i++)
+            {
+                var key = failed[i].Segment.SegmentKey;
+                counts[i] = _failedAttempts[key] = _failedAttempts.GetValueOrDefault(key) + 1;
+            }
+
+            if (_failedAttempts.Count > MaxTrackedSegments)
+            {
+                // Segments that failed earlier but not now (flushed elsewhere, expired, locked): forget them. At worst
+                // such a segment starts counting again, which delays its dead-lettering but loses nothing.
+                var current = failed.Select(f => f.Segment.SegmentKey).ToHashSet(StringComparer.Ordinal);
+                foreach (var key in _failedAttempts.Keys.Where(k => !current.Contains(k)).ToList())
+                {
+                    _failedAttempts.Remove(key);
+                }
+            }
+        }
+
+        return counts;
+    }
+
+    private void ForgetAttempts(List<FlushedSegment> cleaned)
+    {
+        lock (_failedAttempts)
+        {
+            if (_failedAttempts.Count == 0)
+            {
+                return;
+            }
+
+            foreach (var segment in cleaned)
+            {
+                _failedAttempts.Remove(segment.SegmentKey);
+            }
+        }
+    }
+
+    private static List<SegmentLoss> Aggregate(List<SegmentLoss> losses)
+    {
+        if (losses.Count <= 1)
+        {
+            return losses;
+        }
+
+        var totals = new Dictionary<(long Project, SegmentLossReason Reason), long>();
+        foreach (var loss in losses)
+        {
+            totals[(loss.ProjectId, loss.Reason)] = totals.GetValueOrDefault((loss.ProjectId, loss.Reason)) + loss.Count;
+        }
+
+        return totals.Select(t => new SegmentLoss(t.Key.Project, t.Value, t.Key.Reason)).ToList();
     }
 
     private long WallSeconds() => _time.GetUtcNow().ToUnixTimeSeconds();
@@ -354,9 +672,66 @@ public sealed class SpanFlusher : BackgroundService
 
 /// <summary>Cumulative counts of a <see cref="SpanFlusher"/>.</summary>
 /// <param name="Cycles">Flush cycles run.</param>
-/// <param name="FailedCycles">Cycles that failed (their segments were retried later).</param>
+/// <param name="FailedCycles">Cycles that failed or in which a segment's delivery failed (such segments were retried later or given up on).</param>
 /// <param name="SegmentsProduced">Non-empty segments handed to the sink and acknowledged.</param>
 /// <param name="SpansProduced">Spans in those segments.</param>
-/// <param name="MessagesProduced">Messages handed to the sink and acknowledged.</param>
-/// <param name="LostSpans">Spans found lost (dropped or invalid) by cycles that completed; expired segments are not spans and are not counted.</param>
-public sealed record SpanFlusherStatistics(long Cycles, long FailedCycles, long SegmentsProduced, long SpansProduced, long MessagesProduced, long LostSpans);
+/// <param name="MessagesProduced">Messages of those segments.</param>
+/// <param name="LostSpans">Spans counted lost (dropped, invalid, or of segments given up on after failed deliveries) in segments that were cleaned; expired segments are not spans and are not counted.</param>
+/// <param name="FailedDeliveries">Segment delivery attempts that failed (a segment with any failed message counts once per cycle).</param>
+/// <param name="DeadLetteredSegments">Segments given up on after <see cref="SpanBufferOptions.MaxDeliveryAttempts"/> that the sink's dead-letter method took.</param>
+/// <param name="AbandonedSegments">Segments given up on that no dead-letter destination took; their spans are in <paramref name="LostSpans"/>.</param>
+public sealed record SpanFlusherStatistics(
+    long Cycles,
+    long FailedCycles,
+    long SegmentsProduced,
+    long SpansProduced,
+    long MessagesProduced,
+    long LostSpans,
+    long FailedDeliveries = 0,
+    long DeadLetteredSegments = 0,
+    long AbandonedSegments = 0);
+
+/// <summary>How a cycle went, for the loop's wait: nothing due, something moved, or everything failed.</summary>
+internal enum CycleProgress
+{
+    Idle,
+    Progress,
+    Stalled,
+}
+
+/// <summary>The result of a cycle plus what the loop and <see cref="SpanFlusher.FlushOnceAsync"/> need.</summary>
+internal sealed record CycleOutcome(FlushResult Result, CycleProgress Progress, Exception? FirstError);
+
+/// <summary>One segment's messages in flight: the task completes when all are acknowledged and faults when one failed.</summary>
+internal sealed record Delivery(FlushedSegment Segment, int Messages, Task Acknowledged);
+
+/// <summary>A segment given up on after its last allowed failed attempt, and whether the dead-letter sink took it.</summary>
+internal sealed record GivenUpSegment(FlushedSegment Segment, int Attempts, Exception LastError, bool DeadLettered);
+
+/// <summary>The fate of a cycle's segments.</summary>
+internal sealed class SettledCycle
+{
+    public List<FlushedSegment> Clean { get; } = [];
+
+    public List<GivenUpSegment> GivenUp { get; } = [];
+
+    public List<SegmentLoss> Losses { get; set; } = [];
+
+    public int DeliveredSegments { get; set; }
+
+    public long DeliveredSpans { get; set; }
+
+    public long DeliveredMessages { get; set; }
+
+    public int FailedSegments { get; set; }
+
+    public int RetriedSegments { get; set; }
+
+    public int DeadLetteredSegments { get; set; }
+
+    public int AbandonedSegments { get; set; }
+
+    public Exception? RetriedError { get; set; }
+
+    public Exception? LastError { get; set; }
+}

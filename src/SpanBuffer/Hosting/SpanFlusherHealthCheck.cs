@@ -3,7 +3,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace SpanBuffer;
 
 /// <summary>
-/// Reports the flusher unhealthy when its heartbeat (the last completed flush attempt) is older than the
+/// Reports the flusher unhealthy when its heartbeat (the last cycle that made progress, see
+/// <see cref="SpanFlusher.HeartbeatAge"/>) is older than the
 /// max-unhealthy time, and degraded while it asks ingest to pause. Register it with the host's health checks,
 /// e.g. <c>AddCheck&lt;SpanFlusherHealthCheck&gt;("spanbuffer")</c>.
 /// </summary>

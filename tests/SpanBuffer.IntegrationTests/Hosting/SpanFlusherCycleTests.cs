@@ -115,18 +115,16 @@ public abstract class SpanFlusherCycleTests(RedisFixture fixture) : HostingTestB
     }
 
     [Fact]
-    public async Task FlushOnce_SinkFails_NothingIsCleanedAndTheNextCycleDeliversEverySpan()
+    public async Task FlushOnce_SinkFailsOneSegment_OnlyThatSegmentStaysAndTheNextCycleDeliversIt()
     {
         var prefix = NewKeyPrefix();
         using var buffer = new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = prefix });
         var delivered = TestSegment.Create(spanCount: 2, projectId: 1);
         var failing = TestSegment.Create(spanCount: 3, projectId: 2);
         await buffer.ProcessSpansAsync([.. delivered.Spans, .. failing.Spans], IngestTime, Ct);
-        var keysBeforeFlush = await KeysAsync(prefix);
-        var queueBeforeFlush = await QueueMembersAsync(prefix);
-        Assert.Equal(2, queueBeforeFlush.Length);
+        Assert.Equal(2, (await QueueMembersAsync(prefix)).Length);
 
-        // First cycle: project 2's delivery fails, project 1's is acknowledged. The cycle as a whole failed.
+        // First cycle: project 2's delivery fails, project 1's is acknowledged and cleaned; the failure is rethrown.
         var brokerDown = new IOException("broker unavailable");
         var failFirstCycle = true;
         var sink = new RecordingSink
@@ -138,22 +136,22 @@ public abstract class SpanFlusherCycleTests(RedisFixture fixture) : HostingTestB
         var thrown = await Assert.ThrowsAsync<IOException>(() => flusher.FlushOnceAsync(FlushTime, Ct));
 
         Assert.Same(brokerDown, thrown);
-        Assert.Equal(keysBeforeFlush, await KeysAsync(prefix));
-        Assert.Equal(queueBeforeFlush, await QueueMembersAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 1, SegmentsProduced: 0, SpansProduced: 0, MessagesProduced: 0, LostSpans: 0), flusher.Statistics);
+        Assert.Equal([failing.SegmentKey(prefix)], await QueueMembersAsync(prefix));
+        Assert.DoesNotContain(await KeysAsync(prefix), key => key.Contains(delivered.TraceId, StringComparison.Ordinal));
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 1, FailedCycles: 1, SegmentsProduced: 1, SpansProduced: 2, MessagesProduced: 1, LostSpans: 0, FailedDeliveries: 1), flusher.Statistics);
         Assert.Equal(delivered.SpanIds.Order(), sink.DeliveredSpanIds.Order());
 
-        // Second cycle: the sink recovered; both segments are produced again (at-least-once) and cleaned.
+        // Second cycle: the sink recovered; only the failed segment is produced again, then cleaned.
         failFirstCycle = false;
         var firstCycleDeliveries = sink.Delivered.Count;
 
         var result = await flusher.FlushOnceAsync(FlushTime, Ct);
 
-        Assert.Equal(2, result.Segments.Count);
+        Assert.Equal(failing.SegmentKey(prefix), Assert.Single(result.Segments).SegmentKey);
         var secondCycleSpanIds = sink.Delivered.Skip(firstCycleDeliveries).SelectMany(message => message.Spans.Select(span => span.SpanId));
-        Assert.Equal(delivered.SpanIds.Concat(failing.SpanIds).Order(), secondCycleSpanIds.Order());
+        Assert.Equal(failing.SpanIds.Order(), secondCycleSpanIds.Order());
         Assert.Empty(await KeysAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 2, FailedCycles: 1, SegmentsProduced: 2, SpansProduced: 5, MessagesProduced: 2, LostSpans: 0), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 2, FailedCycles: 1, SegmentsProduced: 2, SpansProduced: 5, MessagesProduced: 2, LostSpans: 0, FailedDeliveries: 1), flusher.Statistics);
     }
 
     [Fact]
@@ -170,6 +168,7 @@ public abstract class SpanFlusherCycleTests(RedisFixture fixture) : HostingTestB
 
         Assert.Equal(keysBeforeFlush, await KeysAsync(prefix));
         Assert.Equal(1, flusher.Statistics.FailedCycles);
+        Assert.Equal(1, flusher.Statistics.FailedDeliveries);
     }
 
     /// <summary>A sink that throws from <see cref="ProduceAsync"/> itself instead of returning a faulted task.</summary>

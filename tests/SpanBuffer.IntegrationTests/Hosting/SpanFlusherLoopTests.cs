@@ -13,7 +13,7 @@ public abstract class SpanFlusherLoopTests(RedisFixture fixture) : HostingTestBa
     private static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(5);
 
     [Fact]
-    public async Task Loop_SinkFailsOnFirstCycle_LogsFlusherCycleFailedAndDeliversOnTheNextCycle()
+    public async Task Loop_SinkFailsOnFirstCycle_LogsSegmentDeliveryFailedAndDeliversOnTheNextCycle()
     {
         var prefix = NewKeyPrefix();
         var time = new SignallingTimeProvider();
@@ -33,8 +33,9 @@ public abstract class SpanFlusherLoopTests(RedisFixture fixture) : HostingTestBa
         Assert.Equal(FlushInterval, await time.NextTimerAsync());
         Assert.Equal(1, sink.Attempts);
         Assert.Empty(sink.Delivered);
-        var failure = Assert.Single(logs.GetSnapshot(), record => record.Id.Name == "FlusherCycleFailed");
-        Assert.Equal(LogLevel.Error, failure.Level);
+        var failure = Assert.Single(logs.GetSnapshot(), record => record.Id.Name == "SegmentDeliveryFailed");
+        Assert.Equal(LogLevel.Warning, failure.Level);
+        Assert.DoesNotContain(logs.GetSnapshot(), record => record.Id.Name == "FlusherCycleFailed");
         Assert.Same(brokerDown, failure.Exception);
         Assert.Equal(1, flusher.Statistics.FailedCycles);
         Assert.NotEmpty(await KeysAsync(prefix));
@@ -46,7 +47,7 @@ public abstract class SpanFlusherLoopTests(RedisFixture fixture) : HostingTestBa
 
         Assert.Equal(segment.SpanIds.Order(), message.Spans.Select(span => span.SpanId).Order());
         Assert.Empty(await KeysAsync(prefix));
-        Assert.Equal(new SpanFlusherStatistics(Cycles: 3, FailedCycles: 1, SegmentsProduced: 1, SpansProduced: 3, MessagesProduced: 1, LostSpans: 0), flusher.Statistics);
+        Assert.Equal(new SpanFlusherStatistics(Cycles: 3, FailedCycles: 1, SegmentsProduced: 1, SpansProduced: 3, MessagesProduced: 1, LostSpans: 0, FailedDeliveries: 1), flusher.Statistics);
 
         await flusher.StopAsync(Ct).WaitAsync(WaitTimeout, Ct);
         Assert.True(flusher.ExecuteTask!.IsCompletedSuccessfully);
