@@ -70,7 +70,6 @@ internal sealed class SpanBufferMetrics : IDisposable
         FlusherUnhealthy = meter.CreateCounter<long>("spanbuffer.flusher.unhealthy", "{check}", "Health checks that found the flusher heartbeat too old.");
         FlusherFailedDeliveries = meter.CreateCounter<long>("spanbuffer.flusher.failed_deliveries", "{segment}", "Segment delivery attempts that failed (the segment stays in Redis for retry or is given up on).");
         FlusherAbandonedSegments = meter.CreateCounter<long>("spanbuffer.flusher.abandoned_segments", "{segment}", "Segments given up on after MaxDeliveryAttempts failed deliveries (kind: dead_lettered, lost).");
-        FlusherLostSpans = meter.CreateCounter<long>("spanbuffer.flusher.lost_spans", "{span}", "Spans of abandoned segments that no dead-letter sink took (reason: delivery_failed).");
         FlusherBackoff = meter.CreateHistogram<double>("spanbuffer.flusher.backoff", "s", "Delays after flusher cycles that made no progress.");
         RedisMemoryRatio = meter.CreateGauge<double>("spanbuffer.redis.memory.utilization", "1", "Redis used/available memory summed over primaries.");
     }
@@ -158,8 +157,6 @@ internal sealed class SpanBufferMetrics : IDisposable
     public Counter<long> FlusherFailedDeliveries { get; }
 
     public Counter<long> FlusherAbandonedSegments { get; }
-
-    public Counter<long> FlusherLostSpans { get; }
 
     public Histogram<double> FlusherBackoff { get; }
 

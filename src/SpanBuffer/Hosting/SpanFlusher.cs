@@ -241,10 +241,19 @@ public sealed class SpanFlusher : BackgroundService
             var deliveries = await ProduceAsync(result, options.MaxSegmentBytes, cancellationToken).ConfigureAwait(false);
             var cycle = await SettleAsync(result, deliveries, options.MaxDeliveryAttempts, cancellationToken).ConfigureAwait(false);
 
+            if (cycle.Retried.Count > 0)
+            {
+                // Retried at once by the next cycle, not after the lock TTL.
+                await _buffer.ReleaseFlushLocksAsync(cycle.Retried, cancellationToken).ConfigureAwait(false);
+            }
+
+            var losses = (IReadOnlyList<SegmentLoss>)[];
             if (cycle.Clean.Count > 0)
             {
                 var started = _time.GetTimestamp();
-                await _buffer.DoneFlushSegmentsAsync(cycle.Clean, cancellationToken).ConfigureAwait(false);
+
+                // The cleanup's losses are final and exactly once: a segment another flusher cleaned first is its.
+                losses = (await _buffer.DoneFlushSegmentsAsync(cycle.Clean, cancellationToken).ConfigureAwait(false)).Losses;
                 _buffer.Metrics.FlusherDuration.Record(_time.GetElapsedTime(started).TotalSeconds, SpanBufferMetrics.Stage("cleanup"));
                 ForgetAttempts(cycle.Clean);
             }
@@ -258,7 +267,7 @@ public sealed class SpanFlusher : BackgroundService
             Interlocked.Add(ref _segmentsProduced, cycle.DeliveredSegments);
             Interlocked.Add(ref _spansProduced, cycle.DeliveredSpans);
             Interlocked.Add(ref _messagesProduced, cycle.DeliveredMessages);
-            Interlocked.Add(ref _lostSpans, cycle.Losses.Where(l => l.Reason != SegmentLossReason.ExpiredBeforeFlush).Sum(l => l.Count));
+            Interlocked.Add(ref _lostSpans, losses.Where(l => l.Reason != SegmentLossReason.ExpiredBeforeFlush).Sum(l => l.Count));
 
             // The heartbeat means progress: a cycle that had segments to deliver and got none of them anywhere
             // (every delivery failed, nothing dead-lettered) leaves it alone, so a stuck flusher turns unhealthy.
@@ -268,9 +277,9 @@ public sealed class SpanFlusher : BackgroundService
                 Interlocked.Exchange(ref _heartbeat, WallSeconds());
             }
 
-            if (cycle.Losses.Count > 0)
+            if (losses.Count > 0)
             {
-                await _sink.ReportLossesAsync(cycle.Losses, cancellationToken).ConfigureAwait(false);
+                await _sink.ReportLossesAsync(losses, cancellationToken).ConfigureAwait(false);
             }
 
             if (cycle.FailedSegments > 0)
@@ -492,13 +501,11 @@ public sealed class SpanFlusher : BackgroundService
     private async Task<SettledCycle> SettleAsync(FlushResult result, List<Delivery> deliveries, int maxAttempts, CancellationToken cancellationToken)
     {
         var cycle = new SettledCycle();
-        var losses = new List<SegmentLoss>();
         foreach (var segment in result.Segments)
         {
             if (segment.Spans.Count == 0)
             {
                 cycle.Clean.Add(segment);
-                losses.AddRange(segment.Losses);
             }
         }
 
@@ -508,7 +515,6 @@ public sealed class SpanFlusher : BackgroundService
             if (delivery.Acknowledged.IsCompletedSuccessfully)
             {
                 cycle.Clean.Add(delivery.Segment);
-                losses.AddRange(delivery.Segment.Losses);
                 cycle.DeliveredSegments++;
                 cycle.DeliveredSpans += delivery.Segment.Spans.Count;
                 cycle.DeliveredMessages += delivery.Messages;
@@ -522,7 +528,6 @@ public sealed class SpanFlusher : BackgroundService
 
         if (failed.Count == 0)
         {
-            cycle.Losses = Aggregate(losses);
             return cycle;
         }
 
@@ -536,13 +541,12 @@ public sealed class SpanFlusher : BackgroundService
             var (segment, error) = failed[i];
             if (attempts[i] < maxAttempts)
             {
-                cycle.RetriedSegments++;
+                cycle.Retried.Add(segment);
                 cycle.RetriedError ??= error;
                 continue;
             }
 
             cycle.Clean.Add(segment);
-            losses.AddRange(segment.Losses);
             var taken = await OfferDeadLetterAsync(segment, error, cancellationToken).ConfigureAwait(false);
             cycle.GivenUp.Add(new GivenUpSegment(segment, attempts[i], error, taken));
             if (taken)
@@ -552,11 +556,12 @@ public sealed class SpanFlusher : BackgroundService
             else
             {
                 cycle.AbandonedSegments++;
-                losses.Add(new SegmentLoss(segment.ProjectId, segment.Spans.Count, SegmentLossReason.DeliveryFailed));
+
+                // Final, like the segment's other losses, only when its cleanup removes it.
+                segment.Losses = [.. segment.Losses, new SegmentLoss(segment.ProjectId, segment.Spans.Count, SegmentLossReason.DeliveryFailed)];
             }
         }
 
-        cycle.Losses = Aggregate(losses);
         return cycle;
     }
 
@@ -573,7 +578,6 @@ public sealed class SpanFlusher : BackgroundService
         {
             Interlocked.Increment(ref _abandonedSegments);
             _buffer.Metrics.FlusherAbandonedSegments.Add(1, SpanBufferMetrics.Kind("lost"));
-            _buffer.Metrics.FlusherLostSpans.Add(segment.Spans.Count, SpanBufferMetrics.Reason("delivery_failed"));
             Log.SegmentDeliveryAbandoned(_logger, segment.SegmentKey, segment.ProjectId, segment.Spans.Count, givenUp.Attempts, givenUp.LastError);
         }
     }
@@ -638,22 +642,6 @@ public sealed class SpanFlusher : BackgroundService
         }
     }
 
-    private static List<SegmentLoss> Aggregate(List<SegmentLoss> losses)
-    {
-        if (losses.Count <= 1)
-        {
-            return losses;
-        }
-
-        var totals = new Dictionary<(long Project, SegmentLossReason Reason), long>();
-        foreach (var loss in losses)
-        {
-            totals[(loss.ProjectId, loss.Reason)] = totals.GetValueOrDefault((loss.ProjectId, loss.Reason)) + loss.Count;
-        }
-
-        return totals.Select(t => new SegmentLoss(t.Key.Project, t.Value, t.Key.Reason)).ToList();
-    }
-
     private long WallSeconds() => _time.GetUtcNow().ToUnixTimeSeconds();
 
     /// <summary>An invalid live options change fails the cycles (and is logged) but must not kill the loop.</summary>
@@ -715,7 +703,8 @@ internal sealed class SettledCycle
 
     public List<GivenUpSegment> GivenUp { get; } = [];
 
-    public List<SegmentLoss> Losses { get; set; } = [];
+    /// <summary>Gets the segments whose delivery failed and that the next cycle retries.</summary>
+    public List<FlushedSegment> Retried { get; } = [];
 
     public int DeliveredSegments { get; set; }
 
@@ -725,7 +714,7 @@ internal sealed class SettledCycle
 
     public int FailedSegments { get; set; }
 
-    public int RetriedSegments { get; set; }
+    public int RetriedSegments => Retried.Count;
 
     public int DeadLetteredSegments { get; set; }
 
