@@ -21,6 +21,7 @@ internal sealed class ChaosRedis : IAsyncDisposable
         _executable = executable;
         Directory = directory;
         Port = port;
+        AppDomain.CurrentDomain.ProcessExit += KillOnExit;
     }
 
     public int Port { get; }
@@ -45,6 +46,7 @@ internal sealed class ChaosRedis : IAsyncDisposable
             catch (InvalidOperationException) when (attempt < 3)
             {
                 // Most likely the port was taken between picking and binding: try another one.
+                AppDomain.CurrentDomain.ProcessExit -= server.KillOnExit;
                 server.KillProcess();
             }
         }
@@ -76,6 +78,7 @@ internal sealed class ChaosRedis : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        AppDomain.CurrentDomain.ProcessExit -= KillOnExit;
         KillProcess();
         await Task.Yield();
         try
@@ -87,6 +90,9 @@ internal sealed class ChaosRedis : IAsyncDisposable
             // A temporary directory: best effort.
         }
     }
+
+    /// <summary>No redis-server outlives the run, even when it ends without disposing.</summary>
+    private void KillOnExit(object? sender, EventArgs e) => KillProcess();
 
     private void KillProcess()
     {
