@@ -20,7 +20,7 @@ internal static class Chaos
             return 2;
         }
 
-        var executable = File.Exists("/usr/bin/redis-server") ? "/usr/bin/redis-server" : EndToEndRedisExecutable();
+        var executable = File.Exists("/usr/bin/redis-server") ? "/usr/bin/redis-server" : RedisServerOnPath();
         if (executable is null)
         {
             output.WriteLine("redis-server not found (/usr/bin/redis-server or PATH)");
@@ -67,7 +67,7 @@ internal static class Chaos
         return names.Count == 0 ? "none" : string.Join(',', names);
     }
 
-    private static string? EndToEndRedisExecutable() =>
+    private static string? RedisServerOnPath() =>
         (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(directory => Path.Combine(directory, "redis-server"))
