@@ -341,7 +341,10 @@ internal sealed partial class RedisSpanStore
             if (state == SegmentCleanupState.Emptied)
             {
                 GetOrAdd(queueRemovals, flushed.QueueKey).Add(flushed.SegmentKey);
-                fences.Add(_keys.FlushLockKey(flushed.SegmentKey));
+                if ((long)result[3] == 1)
+                {
+                    fences.Add(_keys.FlushLockKey(flushed.SegmentKey));
+                }
             }
 
             outcomes[index] = new SegmentCleanup(flushed, state, RemovedItsData: removed == snapshot.Salts.Length);

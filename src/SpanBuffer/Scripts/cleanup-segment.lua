@@ -16,7 +16,8 @@
 --   m span ids delivered (their redirects go), then the m ids
 --
 -- Returns, per segment, { state (1 emptied and fenced, 2 data remains), salts removed, removed flags (only
--- when some salt was already gone: "1"/"0" per salt, in order) }.
+-- when some salt was already gone: "1"/"0" per salt, in order), and for state 1 whether the fence is this
+-- flush's to remove (1) or another flusher's lock (0) }.
 
 local BATCH = 1000
 
@@ -65,9 +66,16 @@ local function clean(k, a)
         end
     end
     removed = #ours
+
+    -- An index of the wrong type was read as empty: it goes with the rest. An index holding only this flush's
+    -- salts (the common case) is deleted whole below instead of emptied salt by salt.
+    local ok, listed = pcall(redis.call, "SCARD", index)
+    local remaining = ok and listed - removed or 0
     for start = 1, removed, BATCH do
         local stop = math.min(start + BATCH - 1, removed)
-        redis.call("SREM", index, unpack(ours, start, stop))
+        if remaining > 0 then
+            redis.call("SREM", index, unpack(ours, start, stop))
+        end
         redis.call("HDEL", stored_salts, unpack(ours, start, stop))
     end
 
@@ -75,20 +83,15 @@ local function clean(k, a)
         redis.call("HDEL", redirects, unpack(ARGV, start, math.min(start + BATCH - 1, last_span)))
     end
 
-    -- An index of the wrong type was read as empty: it goes with the rest.
-    local ok, remaining = pcall(redis.call, "SCARD", index)
-    if not ok then
-        remaining = 0
-    end
-
     local lock = redis.call("GET", lock_key)
     local reply_flags = removed < n and flags or {}
     if remaining == 0 then
         redis.call("DEL", index, count, bytes, root_flag)
-        if not lock or lock == token then
+        if not lock then
             redis.call("SET", lock_key, token, "EX", fence_ttl)
         end
-        return { 1, removed, reply_flags }, last_span + 1
+        -- Another flusher's lock fences as well, and stays theirs to release.
+        return { 1, removed, reply_flags, (not lock or lock == token) and 1 or 0 }, last_span + 1
     end
 
     -- Chunks arrived after the snapshot: they keep their counts. All the snapshot's salts removed means the
