@@ -293,11 +293,13 @@ internal sealed partial class RedisSpanStore
             scripted.Add(i);
         }
 
+        // A single server has no slots: there the script removes the queue entries too.
+        var queueInScript = scripted.Count > 0 && _database.Multiplexer.HashSlot(segments[scripted[0]].QueueKey) < 0;
         var calls = new List<(List<int> Batch, Task<RedisResult> Reply)>();
-        foreach (var batch in BatchesBySlot(scripted.Count, i => _keys.MemberKeysKey(SegmentKey.Parse(segments[scripted[i]].SegmentKey)), 7, MaxKeysPerScriptCall))
+        foreach (var batch in BatchesBySlot(scripted.Count, i => _keys.MemberKeysKey(SegmentKey.Parse(segments[scripted[i]].SegmentKey)), 8, MaxKeysPerScriptCall))
         {
             var members = batch.Select(i => scripted[i]).ToList();
-            calls.Add((members, RunCleanupScriptAsync(members.Select(i => segments[i]).ToList(), fenceTtl)));
+            calls.Add((members, RunCleanupScriptAsync(members.Select(i => segments[i]).ToList(), fenceTtl, queueInScript)));
         }
 
         var legacyCleanup = legacy.Count > 0 ? CleanupLikeTheReferenceAsync(legacy) : Task.CompletedTask;
@@ -338,7 +340,7 @@ internal sealed partial class RedisSpanStore
                 }
             }
 
-            if (state == SegmentCleanupState.Emptied)
+            if (state == SegmentCleanupState.Emptied && (long)result[4] == 0)
             {
                 GetOrAdd(queueRemovals, flushed.QueueKey).Add(flushed.SegmentKey);
                 if ((long)result[3] == 1)
@@ -388,10 +390,11 @@ internal sealed partial class RedisSpanStore
         await Task.WhenAll(releases).ConfigureAwait(false);
     }
 
-    private Task<RedisResult> RunCleanupScriptAsync(IReadOnlyList<FlushedSegment> batch, TimeSpan fenceTtl)
+    private Task<RedisResult> RunCleanupScriptAsync(IReadOnlyList<FlushedSegment> batch, TimeSpan fenceTtl, bool queueInScript)
     {
-        var keys = new RedisKey[7 * batch.Count];
-        var values = new List<RedisValue>();
+        var perSegment = queueInScript ? 8 : 7;
+        var keys = new RedisKey[perSegment * batch.Count];
+        var values = new List<RedisValue> { perSegment };
         for (var b = 0; b < batch.Count; b++)
         {
             var flushed = batch[b];
@@ -399,15 +402,22 @@ internal sealed partial class RedisSpanStore
             var segmentKey = flushed.SegmentKey;
             var segment = SegmentKey.Parse(segmentKey);
             var projectAndTrace = KeySchema.ProjectAndTrace(segment.ProjectId, segment.TraceId);
-            keys[7 * b] = _keys.MemberKeysKey(segment);
-            keys[7 * b + 1] = _keys.IngestedCountKey(segmentKey);
-            keys[7 * b + 2] = _keys.IngestedBytesKey(segmentKey);
-            keys[7 * b + 3] = _keys.HasRootKey(segmentKey);
-            keys[7 * b + 4] = _keys.FlushLockKey(segmentKey);
-            keys[7 * b + 5] = _keys.RedirectKey(projectAndTrace);
-            keys[7 * b + 6] = _keys.StoredSaltsKey(projectAndTrace);
+            var first = perSegment * b;
+            keys[first] = _keys.MemberKeysKey(segment);
+            keys[first + 1] = _keys.IngestedCountKey(segmentKey);
+            keys[first + 2] = _keys.IngestedBytesKey(segmentKey);
+            keys[first + 3] = _keys.HasRootKey(segmentKey);
+            keys[first + 4] = _keys.FlushLockKey(segmentKey);
+            keys[first + 5] = _keys.RedirectKey(projectAndTrace);
+            keys[first + 6] = _keys.StoredSaltsKey(projectAndTrace);
+            if (queueInScript)
+            {
+                keys[first + 7] = flushed.QueueKey;
+            }
+
             values.Add(snapshot.LockToken);
             values.Add(Math.Max(1, (long)fenceTtl.TotalSeconds));
+            values.Add(segmentKey);
             values.Add(snapshot.IngestedCount is { } count ? count : RedisValue.EmptyString);
             values.Add(snapshot.IngestedBytes is { } bytes ? bytes : RedisValue.EmptyString);
             values.Add(snapshot.Salts.Length);

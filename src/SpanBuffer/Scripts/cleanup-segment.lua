@@ -8,18 +8,20 @@
 -- {<project>:<trace>} hash tag; several segments go in one call only when all their keys share a slot.
 --
 -- KEYS, seven per segment: member index, span counter, byte counter, root flag, flush lock, redirect hash,
---       stored salts of the trace (removed salts leave it: a replay of them is new data again)
--- ARGV, per segment in KEYS order:
---   lock token of the flush, fence ttl in seconds,
+--       stored salts of the trace (removed salts leave it: a replay of them is new data again); and an eighth,
+--       the segment's queue, when the queue shares the slot (a single server)
+-- ARGV[1]  keys per segment (7 or 8); then per segment in KEYS order:
+--   lock token of the flush, fence ttl in seconds, segment key (the queue member),
 --   span counter in the snapshot ("" when missing), byte counter in the snapshot ("" when missing),
 --   n salts, then per salt: salt, spans loaded from its payload set, bytes loaded,
 --   m span ids delivered (their redirects go), then the m ids
 --
 -- Returns, per segment, { state (1 emptied and fenced, 2 data remains), salts removed, removed flags (only
 -- when some salt was already gone: "1"/"0" per salt, in order), and for state 1 whether the fence is this
--- flush's to remove (1) or another flusher's lock (0) }.
+-- flush's to remove (1) or another flusher's lock (0), and whether the queue entry was removed here (1) }.
 
 local BATCH = 1000
+local keys_per_segment = tonumber(ARGV[1])
 
 local function subtract(key, amount)
     local current = tonumber(redis.call("GET", key))
@@ -32,14 +34,16 @@ end
 local function clean(k, a)
     local token = ARGV[a]
     local fence_ttl = ARGV[a + 1]
-    local snapshot_count = tonumber(ARGV[a + 2])
-    local snapshot_bytes = tonumber(ARGV[a + 3])
-    local n = tonumber(ARGV[a + 4])
-    local first_salt = a + 5
+    local member = ARGV[a + 2]
+    local snapshot_count = tonumber(ARGV[a + 3])
+    local snapshot_bytes = tonumber(ARGV[a + 4])
+    local n = tonumber(ARGV[a + 5])
+    local first_salt = a + 6
     local first_span = first_salt + 3 * n + 1
     local last_span = first_span + tonumber(ARGV[first_span - 1]) - 1
     local index, count, bytes, root_flag, lock_key, redirects, stored_salts =
         KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
+    local queue = keys_per_segment == 8 and KEYS[k + 7] or nil
 
     -- Which of the snapshot's salts are still listed (the rest went with another flusher's cleanup, or were
     -- merged elsewhere meanwhile): remove those, with one call per batch of salts.
@@ -87,11 +91,19 @@ local function clean(k, a)
     local reply_flags = removed < n and flags or {}
     if remaining == 0 then
         redis.call("DEL", index, count, bytes, root_flag)
+        if queue then
+            -- Same slot (a single server): the queue entry goes now, atomically, and no fence is needed.
+            redis.call("ZREM", queue, member)
+            if lock == token then
+                redis.call("DEL", lock_key)
+            end
+            return { 1, removed, reply_flags, 0, 1 }, last_span + 1
+        end
         if not lock then
             redis.call("SET", lock_key, token, "EX", fence_ttl)
         end
         -- Another flusher's lock fences as well, and stays theirs to release.
-        return { 1, removed, reply_flags, (not lock or lock == token) and 1 or 0 }, last_span + 1
+        return { 1, removed, reply_flags, (not lock or lock == token) and 1 or 0, 0 }, last_span + 1
     end
 
     -- Chunks arrived after the snapshot: they keep their counts. All the snapshot's salts removed means the
@@ -111,8 +123,8 @@ local function clean(k, a)
 end
 
 local results = {}
-local a = 1
-for k = 1, #KEYS, 7 do
+local a = 2
+for k = 1, #KEYS, keys_per_segment do
     results[#results + 1], a = clean(k, a)
 end
 return results

@@ -12,6 +12,7 @@
 -- wrong type (corruption) reads as no salts with index_is_set 0.
 
 local results = {}
+local counter_keys = {}
 for base = 1, #KEYS, 3 do
     local ok, salts = pcall(redis.call, "SMEMBERS", KEYS[base])
     local index_is_set = 1
@@ -24,7 +25,15 @@ for base = 1, #KEYS, 3 do
         salts = {}
         index_is_set = 0
     end
-    local counters = redis.call("MGET", KEYS[base + 1], KEYS[base + 2])
-    results[#results + 1] = { index_is_set, salts, counters[1], counters[2] }
+    results[#results + 1] = { index_is_set, salts, false, false }
+    counter_keys[#counter_keys + 1] = KEYS[base + 1]
+    counter_keys[#counter_keys + 1] = KEYS[base + 2]
+end
+
+-- One MGET for every counter of the call (the script runs atomically, so still the same instant).
+local counters = redis.call("MGET", unpack(counter_keys))
+for i = 1, #results do
+    results[i][3] = counters[2 * i - 1]
+    results[i][4] = counters[2 * i]
 end
 return results
