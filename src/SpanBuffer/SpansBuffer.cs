@@ -26,7 +26,6 @@ public sealed partial class SpansBuffer : IDisposable
     private readonly TimeProvider _time;
     private readonly PayloadArena.Pool _arenas = new();
     private readonly IngestSequencer _ingestOrder = new();
-    private bool? _isCluster;
 
     /// <summary>Creates a buffer from fixed options (no dependency injection needed).</summary>
     /// <param name="redis">The connection to use; the caller keeps ownership.</param>
@@ -64,8 +63,6 @@ public sealed partial class SpansBuffer : IDisposable
 
     internal SpanBufferOptions CurrentOptions => _options.CurrentValue;
 
-    /// <summary>Gets a value indicating whether Redis is a cluster, where keys of different slots live on different nodes.</summary>
-    private bool IsCluster => _isCluster ??= _redis.GetServers().Any(server => server.ServerType == ServerType.Cluster);
 
     internal SpanBufferMetrics Metrics => _metrics;
 
@@ -129,7 +126,7 @@ public sealed partial class SpansBuffer : IDisposable
             var inserted = new List<InsertedSubsegment>(subsegments.Count);
             var rerun = new HashSet<string>(StringComparer.Ordinal);
             var arena = _arenas.Rent();
-            var awaitPayloads = IsCluster;
+            var awaitPayloads = !store.IsSingleServer;
             for (var i = 0; i < groups.Count; i++)
             {
                 var group = groups[i];

@@ -294,7 +294,7 @@ internal sealed partial class RedisSpanStore
         }
 
         // A single server has no slots: there the script removes the queue entries too.
-        var queueInScript = scripted.Count > 0 && _database.Multiplexer.HashSlot(segments[scripted[0]].QueueKey) < 0;
+        var queueInScript = IsSingleServer;
         var calls = new List<(List<int> Batch, Task<RedisResult> Reply)>();
         foreach (var batch in BatchesBySlot(scripted.Count, i => _keys.MemberKeysKey(SegmentKey.Parse(segments[scripted[i]].SegmentKey)), 8, MaxKeysPerScriptCall))
         {

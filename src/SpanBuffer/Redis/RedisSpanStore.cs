@@ -15,6 +15,12 @@ internal sealed partial class RedisSpanStore(IDatabase database, KeySchema keys)
     /// Waits for every pipelined reply before any is read, so a failure surfaces once and no faulted reply is left
     /// unobserved behind it.
     /// </summary>
+    /// <summary>
+    /// Gets a value indicating whether Redis is a single server: there every key shares one "slot" (StackExchange.Redis
+    /// reports no slot), one connection keeps command order, and one script may touch any keys.
+    /// </summary>
+    public bool IsSingleServer => _database.Multiplexer.HashSlot(_keys.Prefix) < 0;
+
     private static Task WhenAllAnswered(IEnumerable<Task> replies) => Task.WhenAll(replies);
 
     private static TValue GetOrAdd<TKey, TValue>(Dictionary<TKey, TValue> map, TKey key)

@@ -12,6 +12,14 @@ namespace SpanBuffer.IntegrationTests.Flush;
 public abstract class FlushStoreStepTests(RedisFixture fixture) : FlushTestBase(fixture)
 {
     [Fact]
+    public void IsSingleServer_TellsTheTopology()
+    {
+        // Decides whether payloads may be sent without awaiting before their scripts, and whether cleanup removes
+        // queue entries inside its script: both only hold on a single server.
+        Assert.Equal(Fixture.Topology == RedisTopology.Standalone, CreateStore(NewKeyPrefix()).IsSingleServer);
+    }
+
+    [Fact]
     public async Task LoadFlushCandidatesAsync_DueEntries_OrdersByScoreThenMemberInclusiveOfNowPerShardInOrder()
     {
         var prefix = NewKeyPrefix();
