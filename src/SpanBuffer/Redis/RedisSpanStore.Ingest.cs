@@ -157,6 +157,8 @@ internal sealed partial class RedisSpanStore
         var adds = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
         var deletes = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
         var rooted = new HashSet<string>(StringComparer.Ordinal);
+        SpanTree? spanKeysTree = null;
+        string[] spanKeys = [];
         foreach (var (subsegment, result) in inserted)
         {
             var queueKey = _keys.QueueKey(subsegment.Partition, settings.SliceId);
@@ -175,12 +177,17 @@ internal sealed partial class RedisSpanStore
                 continue;
             }
 
-            var stale = GetOrAdd(deletes, queueKey);
-            foreach (var mergedRoot in result.MergedRoots)
+            // Reference §3.6 step 5: the span key of every span of the tree (all its chunks) can only be a queue entry
+            // of a segment the tree's scripts merged, or one left by another writer; either way it is stale now. The
+            // running set matters: a later chunk may name a key an earlier one kept, and that key then goes.
+            if (!ReferenceEquals(subsegment.Tree, spanKeysTree))
             {
-                stale.Add(_keys.SegmentKey(subsegment.ProjectAndTrace, mergedRoot));
+                spanKeysTree = subsegment.Tree;
+                spanKeys = SpanKeys(subsegment.Tree);
             }
 
+            var stale = GetOrAdd(deletes, queueKey);
+            stale.UnionWith(spanKeys);
             stale.Remove(result.SegmentKey);
         }
 
@@ -202,6 +209,17 @@ internal sealed partial class RedisSpanStore
         }
 
         await Task.WhenAll(writes).ConfigureAwait(false);
+    }
+
+    private string[] SpanKeys(SpanTree tree)
+    {
+        var keys = new string[tree.Spans.Count];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            keys[i] = _keys.SegmentKey(tree.ProjectAndTrace, tree.Spans[i].SpanId);
+        }
+
+        return keys;
     }
 
     private static RedisValue[] EncodeMembers(Subsegment subsegment, int compressionLevel, IngestStats stats, PayloadArena? arena)
