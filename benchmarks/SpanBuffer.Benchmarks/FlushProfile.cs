@@ -49,7 +49,7 @@ internal static class FlushProfile
     private static async Task<StepCost[]> FlushAllAsync(IConnectionMultiplexer redis, RedisProbe probe, SpanBufferOptions options)
     {
         var store = new RedisSpanStore(redis.GetDatabase(), new KeySchema(options.KeyPrefix));
-        var shards = options.AssignedShards.Select(s => new QueueShard(s, $"{options.KeyPrefix}:q:{s}")).ToList();
+        var shards = options.AssignedShards!.Select(s => new QueueShard(s, $"{options.KeyPrefix}:q:{s}")).ToList();
         var costs = new StepCost[s_steps.Length];
         var arenas = new PayloadArena.Pool();
         var sink = new System.Buffers.ArrayBufferWriter<byte>(1 << 20);

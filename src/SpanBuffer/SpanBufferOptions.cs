@@ -12,6 +12,42 @@ public sealed class SpanBufferOptions
     /// <summary>The configuration section <c>AddSpanBuffer</c> binds by default.</summary>
     public const string SectionName = "SpanBuffer";
 
+    /// <summary>Creates options with every default.</summary>
+    public SpanBufferOptions()
+    {
+    }
+
+    /// <summary>
+    /// Creates a copy of <paramref name="other"/> (its shard list copied too), for a host that builds a second buffer
+    /// with a few settings changed: <c>new SpanBufferOptions(current) { SliceId = 3 }</c>.
+    /// </summary>
+    /// <param name="other">The options to copy.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="other"/> is <see langword="null"/>.</exception>
+    public SpanBufferOptions(SpanBufferOptions other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        Timeout = other.Timeout;
+        RootTimeout = other.RootTimeout;
+        RedisTtl = other.RedisTtl;
+        SegmentPageSize = other.SegmentPageSize;
+        MaxSegmentBytes = other.MaxSegmentBytes;
+        MaxFlushSegments = other.MaxFlushSegments;
+        MaxMemoryRatio = other.MaxMemoryRatio;
+        BackpressureTime = other.BackpressureTime;
+        MaxUnhealthyTime = other.MaxUnhealthyTime;
+        FlushLockTtl = other.FlushLockTtl;
+        CompressionLevel = other.CompressionLevel;
+        PipelineBatchSize = other.PipelineBatchSize;
+        MaxSpansPerScriptCall = other.MaxSpansPerScriptCall;
+        KeyPrefix = other.KeyPrefix;
+        SliceId = other.SliceId;
+        ConnectionString = other.ConnectionString;
+        FlushInterval = other.FlushInterval;
+        MaxDeliveryAttempts = other.MaxDeliveryAttempts;
+        LogFlushedSegments = other.LogFlushedSegments;
+        AssignedShards = other.AssignedShards is null ? null : [.. other.AssignedShards];
+    }
+
     /// <summary>
     /// Gets or sets how long a segment without a root span waits for more spans before it is flushed
     /// (<c>spans.buffer.timeout</c>). Whole seconds.
@@ -115,15 +151,18 @@ public sealed class SpanBufferOptions
     public string KeyPrefix { get; set; } = "span-buf";
 
     /// <summary>
-    /// Gets or sets the queue shards (input partitions) this instance flushes; empty means the single shard 0.
+    /// Gets or sets the queue shards (input partitions) this instance flushes. <see langword="null"/> means shard 0;
+    /// an empty list means no shard at all (a consumer left without partitions after a rebalance): flushes read no
+    /// queue and return nothing, and ingest is unaffected (each span's queue comes from its own partition).
     /// </summary>
     /// <remarks>
-    /// The default is an empty list rather than <c>[0]</c> because configuration binding adds the configured items to
-    /// the list it finds: a default of <c>[0]</c> would turn a configured <c>[2, 5]</c> into <c>[0, 2, 5]</c>.
+    /// The default is <see langword="null"/> rather than <c>[0]</c> because configuration binding adds the configured
+    /// items to a list it finds: a default of <c>[0]</c> would turn a configured <c>[2, 5]</c> into <c>[0, 2, 5]</c>.
+    /// Configuration cannot express an empty list, so assign no shard in code (or with
+    /// <see cref="SpansBuffer.AssignShards(IEnumerable{int})"/>). A running buffer picks up a change at its next flush.
     /// </remarks>
-    /// <value>The default value is an empty list (shard 0).</value>
-    [Required]
-    public IList<int> AssignedShards { get; set; } = [];
+    /// <value>The default value is <see langword="null"/> (shard 0).</value>
+    public IList<int>? AssignedShards { get; set; }
 
     /// <summary>Gets or sets an optional slice id that namespaces the queue keys (<c>span-buf:q:&lt;slice&gt;-&lt;shard&gt;</c>).</summary>
     /// <value>The default value is <see langword="null"/> (no slice).</value>
@@ -153,14 +192,19 @@ public sealed class SpanBufferOptions
     [Range(1, 1000)]
     public int MaxDeliveryAttempts { get; set; } = 5;
 
-    /// <summary>Gets the shards to flush: <see cref="AssignedShards"/>, or shard 0 when it is empty.</summary>
-    internal IReadOnlyList<int> EffectiveShards => AssignedShards.Count == 0 ? [0] : [.. AssignedShards];
+    /// <summary>
+    /// Gets or sets whether every flush logs each segment it flushed (segment key, queue, span count, project) as a
+    /// <c>SegmentFlushed</c> event at information level: for an investigation, not for normal operation (one line
+    /// per segment). Read once per flush.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool LogFlushedSegments { get; set; }
+
+    /// <summary>Gets the shards to flush: <see cref="AssignedShards"/>, or shard 0 when it is not set.</summary>
+    internal IReadOnlyList<int> FlushShards => AssignedShards is null ? DefaultShards : [.. AssignedShards];
+
+    private static readonly int[] DefaultShards = [0];
 
     /// <summary>A copy, so a buffer built from options is not changed behind its back (and past validation).</summary>
-    internal SpanBufferOptions Clone()
-    {
-        var copy = (SpanBufferOptions)MemberwiseClone();
-        copy.AssignedShards = AssignedShards is null ? null! : [.. AssignedShards];
-        return copy;
-    }
+    internal SpanBufferOptions Clone() => new(this);
 }

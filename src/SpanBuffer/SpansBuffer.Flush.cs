@@ -22,13 +22,29 @@ public sealed partial class SpansBuffer
         var flush = new FlushContext(this, now);
         try
         {
+            if (flush.Shards.Count == 0)
+            {
+                // A consumer without partitions owns no queue: nothing to read, nothing to return.
+                flush.StopClock();
+                return new FlushResult([], [], false, flush.Stats.ToSnapshot());
+            }
+
             var candidates = await LoadFlushCandidatesAsync(flush, cancellationToken).ConfigureAwait(false);
             var locked = await AcquireLocksForFlushCandidatesAsync(flush, candidates, cancellationToken).ConfigureAwait(false);
             var loaded = await LoadSegmentDataAsync(flush, locked, cancellationToken).ConfigureAwait(false);
             var built = BuildFlushedSegments(flush, loaded);
             var losses = await RecordSegmentLossMetricsAsync(flush, built, cancellationToken).ConfigureAwait(false);
             flush.StopClock();
-            return new FlushResult(SegmentAssembler.Distinct(built), losses, flush.Stats.AnyShardAtLimit, flush.Stats.ToSnapshot());
+            var segments = SegmentAssembler.Distinct(built);
+            if (flush.Options.LogFlushedSegments)
+            {
+                foreach (var segment in segments)
+                {
+                    Log.SegmentFlushed(flush.Logger, segment.SegmentKey, segment.QueueKey, segment.Spans.Count, segment.ProjectId);
+                }
+            }
+
+            return new FlushResult(segments, losses, flush.Stats.AnyShardAtLimit, flush.Stats.ToSnapshot());
         }
         catch (Exception ex)
         {
@@ -110,6 +126,17 @@ public sealed partial class SpansBuffer
         return losses;
     }
 
+    /// <summary>Logs when a flush reads other shards than the flush before it (an assignment change took effect).</summary>
+    private void NoteFlushedShards(IReadOnlyList<QueueShard> shards)
+    {
+        int[] current = [.. shards.Select(shard => shard.Shard)];
+        var previous = Interlocked.Exchange(ref _lastFlushedShards, current);
+        if (previous is not null && !previous.AsSpan().SequenceEqual(current))
+        {
+            Log.FlushShardsChanged(_logger, string.Join(',', current), string.Join(',', previous));
+        }
+    }
+
     /// <summary>What one flush works with: an options snapshot, the store, its stats and its activity.</summary>
     private sealed class FlushContext
     {
@@ -123,8 +150,9 @@ public sealed partial class SpansBuffer
             Now = now;
             Options = buffer.CurrentOptions;
             Store = buffer.CreateStore(Options);
-            Shards = QueueShards(Options);
-            MaxSegmentsPerShard = (Options.MaxFlushSegments + Shards.Count - 1) / Shards.Count;
+            Shards = QueueShards(Options, buffer.AssignedShardsFor(Options));
+            MaxSegmentsPerShard = Shards.Count == 0 ? 0 : (Options.MaxFlushSegments + Shards.Count - 1) / Shards.Count;
+            buffer.NoteFlushedShards(Shards);
             Stats = new FlushStats(buffer.Time);
             Arena = buffer._arenas.Rent();
             _activity = SpanBufferActivities.Source.StartActivity("spanbuffer.flush");

@@ -26,6 +26,8 @@ public sealed partial class SpansBuffer : IDisposable
     private readonly TimeProvider _time;
     private readonly PayloadArena.Pool _arenas = new();
     private readonly IngestSequencer _ingestOrder = new();
+    private volatile int[]? _assignedShards;
+    private int[]? _lastFlushedShards;
 
     /// <summary>Creates a buffer from fixed options (no dependency injection needed).</summary>
     /// <param name="redis">The connection to use; the caller keeps ownership.</param>
@@ -253,13 +255,49 @@ public sealed partial class SpansBuffer : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gets the queue shards the next flush reads: those given to <see cref="AssignShards"/>, or else the options'
+    /// <see cref="SpanBufferOptions.AssignedShards"/> (shard 0 when not set). Empty when the buffer owns no shard.
+    /// </summary>
+    public IReadOnlyList<int> AssignedShards => _assignedShards ?? _options.CurrentValue.FlushShards;
+
+    /// <summary>
+    /// Replaces the queue shards this buffer flushes, for a host whose partitions change at run time (a Kafka
+    /// consumer's assigned and revoked callbacks). The next flush reads the new shards and divides the max-flush-segments
+    /// option over them; a flush in flight finishes with the shards it started with. From now on this assignment wins
+    /// over <see cref="SpanBufferOptions.AssignedShards"/>. Ingest is unaffected.
+    /// </summary>
+    /// <remarks>
+    /// While two consumers both flush a shard during the switch, turn on flush locks
+    /// (<see cref="SpanBufferOptions.FlushLockTtl"/>) so that each segment goes to one of them.
+    /// </remarks>
+    /// <param name="shards">The shards; empty for none.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="shards"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">A shard is negative or listed twice.</exception>
+    public void AssignShards(IEnumerable<int> shards)
+    {
+        ArgumentNullException.ThrowIfNull(shards);
+        int[] assigned = [.. shards];
+        if (assigned.Any(shard => shard < 0))
+        {
+            throw new ArgumentException("A shard must not be negative.", nameof(shards));
+        }
+
+        if (assigned.Distinct().Count() != assigned.Length)
+        {
+            throw new ArgumentException("A shard must not be listed twice.", nameof(shards));
+        }
+
+        _assignedShards = assigned;
+    }
+
     /// <summary>Counts the segments queued in each assigned shard.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>One entry per assigned shard.</returns>
     public async Task<IReadOnlyList<ShardQueueSize>> GetQueueSizesAsync(CancellationToken cancellationToken = default)
     {
         var options = _options.CurrentValue;
-        var sizes = await CreateStore(options).GetQueueSizesAsync(QueueShards(options)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var sizes = await CreateStore(options).GetQueueSizesAsync(QueueShards(options, AssignedShardsFor(options))).WaitAsync(cancellationToken).ConfigureAwait(false);
         foreach (var size in sizes)
         {
             _metrics.QueueSize.Record(size.Segments, SpanBufferMetrics.Shard(size.Shard));
@@ -284,10 +322,12 @@ public sealed partial class SpansBuffer : IDisposable
     private RedisSpanStore CreateStore(SpanBufferOptions options) =>
         new(_redis.GetDatabase(), new KeySchema(options.KeyPrefix));
 
-    private static List<QueueShard> QueueShards(SpanBufferOptions options)
+    private IReadOnlyList<int> AssignedShardsFor(SpanBufferOptions options) => _assignedShards ?? options.FlushShards;
+
+    private static List<QueueShard> QueueShards(SpanBufferOptions options, IReadOnlyList<int> shards)
     {
         var keys = new KeySchema(options.KeyPrefix);
-        return options.EffectiveShards.Select(shard => new QueueShard(shard, keys.QueueKey(shard, options.SliceId))).ToList();
+        return shards.Select(shard => new QueueShard(shard, keys.QueueKey(shard, options.SliceId))).ToList();
     }
 
     private static long Seconds(TimeSpan value) => (long)value.TotalSeconds;

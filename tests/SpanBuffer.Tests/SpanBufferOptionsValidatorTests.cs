@@ -49,8 +49,9 @@ public sealed class SpanBufferOptionsValidatorTests
         Assert.Equal(0, options.PipelineBatchSize);
         Assert.Equal(0, options.MaxSpansPerScriptCall);
         Assert.Equal("span-buf", options.KeyPrefix);
-        Assert.Empty(options.AssignedShards);
-        Assert.Equal([0], options.EffectiveShards);
+        Assert.Null(options.AssignedShards);
+        Assert.Equal([0], options.FlushShards);
+        Assert.False(options.LogFlushedSegments);
         Assert.Null(options.SliceId);
     }
 
@@ -118,12 +119,12 @@ public sealed class SpanBufferOptionsValidatorTests
     }
 
     [Fact]
-    public void Validate_EmptyAssignedShards_IsValidAndMeansShardZero()
+    public void Validate_EmptyAssignedShards_IsValidAndMeansNoShard()
     {
         var options = new SpanBufferOptions { AssignedShards = [] };
 
         Assert.True(new SpanBufferOptionsValidator().Validate(null, options).Succeeded);
-        Assert.Equal([0], options.EffectiveShards);
+        Assert.Empty(options.FlushShards);
     }
 
     [Fact]
@@ -137,7 +138,7 @@ public sealed class SpanBufferOptionsValidatorTests
         configuration.Bind(options);
 
         Assert.Equal([2, 5], options.AssignedShards);
-        Assert.Equal([2, 5], options.EffectiveShards);
+        Assert.Equal([2, 5], options.FlushShards);
     }
 
     [Theory]
@@ -151,10 +152,51 @@ public sealed class SpanBufferOptionsValidatorTests
     }
 
     [Fact]
-    public void Validate_NullAssignedShards_NamesAssignedShards()
+    public void Validate_NullAssignedShards_IsValidAndMeansShardZero()
     {
-        AssertFails(o => o.AssignedShards = null!, nameof(SpanBufferOptions.AssignedShards));
+        var options = new SpanBufferOptions { AssignedShards = null };
+
+        Assert.True(new SpanBufferOptionsValidator().Validate(null, options).Succeeded);
+        Assert.Equal([0], options.FlushShards);
     }
+
+    [Fact]
+    public void CopyConstructor_EveryProperty_IsCopiedAndTheShardListIsNotShared()
+    {
+        // Every settable property gets a value unlike its default, so a property the copy forgets fails here.
+        var original = new SpanBufferOptions();
+        var defaults = new SpanBufferOptions();
+        foreach (var property in typeof(SpanBufferOptions).GetProperties().Where(p => p.CanWrite))
+        {
+            property.SetValue(original, NonDefault(property.PropertyType, property.GetValue(defaults)));
+        }
+
+        var copy = new SpanBufferOptions(original);
+
+        foreach (var property in typeof(SpanBufferOptions).GetProperties().Where(p => p.CanWrite))
+        {
+            Assert.Equal(property.GetValue(original), property.GetValue(copy));
+            Assert.NotEqual(property.GetValue(defaults), property.GetValue(copy));
+        }
+
+        Assert.NotSame(original.AssignedShards, copy.AssignedShards);
+        original.AssignedShards!.Add(99);
+        Assert.DoesNotContain(99, copy.AssignedShards!);
+        Assert.Equal(7, new SpanBufferOptions(original) { SliceId = 7 }.SliceId);
+    }
+
+    private static object NonDefault(Type type, object? value) => type switch
+    {
+        _ when type == typeof(TimeSpan) => (TimeSpan)value! + TimeSpan.FromSeconds(1),
+        _ when type == typeof(int) => (int)value! + 1,
+        _ when type == typeof(long) => (long)value! + 1,
+        _ when type == typeof(double) => (double)value! / 2,
+        _ when type == typeof(bool) => !(bool)value!,
+        _ when type == typeof(int?) => 3,
+        _ when type == typeof(string) => "changed",
+        _ when type == typeof(IList<int>) => new List<int> { 4, 2 },
+        _ => throw new InvalidOperationException($"No non-default value for {type}."),
+    };
 
     [Fact]
     public void Validate_CompressionLevel23_NamesCompressionLevel()

@@ -32,6 +32,12 @@ internal static partial class Log
     [LoggerMessage(31, LogLevel.Error, "Flush could not read the queue of shard {Shard} ({QueueKey}); the other shards flushed", EventName = "ShardFlushFailed")]
     public static partial void ShardFlushFailed(ILogger logger, Exception exception, int shard, string queueKey);
 
+    [LoggerMessage(32, LogLevel.Information, "Flushing shards [{Shards}] from now on (before: [{PreviousShards}])", EventName = "FlushShardsChanged")]
+    public static partial void FlushShardsChanged(ILogger logger, string shards, string previousShards);
+
+    [LoggerMessage(33, LogLevel.Information, "Flushed segment {SegmentKey} from {QueueKey}: {SpanCount} spans, project {ProjectId}", EventName = "SegmentFlushed")]
+    public static partial void SegmentFlushed(ILogger logger, string segmentKey, string queueKey, int spanCount, long projectId);
+
     [LoggerMessage(10, LogLevel.Information, "Span flusher started for shards {Shards}", EventName = "FlusherStarted")]
     public static partial void FlusherStarted(ILogger logger, string shards);
 

@@ -352,8 +352,7 @@ public sealed class SpanFlusher : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         Interlocked.Exchange(ref _started, WallSeconds());
-        var shards = string.Join(',', _buffer.CurrentOptions.EffectiveShards);
-        Log.FlusherStarted(_logger, shards);
+        Log.FlusherStarted(_logger, string.Join(',', _buffer.AssignedShards));
         var stalledCycles = 0;
         try
         {
@@ -426,7 +425,7 @@ public sealed class SpanFlusher : BackgroundService
         }
         finally
         {
-            Log.FlusherStopped(_logger, shards);
+            Log.FlusherStopped(_logger, string.Join(',', _buffer.AssignedShards));
         }
     }
 
