@@ -258,6 +258,7 @@ public sealed partial class SpansBuffer : IDisposable
     /// <returns>One entry per assigned shard.</returns>
     public async Task<IReadOnlyList<ShardQueueSize>> GetQueueSizesAsync(CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var options = _options.CurrentValue;
         var sizes = await CreateStore(options).GetQueueSizesAsync(QueueShards(options)).WaitAsync(cancellationToken).ConfigureAwait(false);
         foreach (var size in sizes)
@@ -268,11 +269,19 @@ public sealed partial class SpansBuffer : IDisposable
         return sizes;
     }
 
-    /// <summary>Reads used and available memory of every Redis primary.</summary>
+    /// <summary>
+    /// Reads used and available memory of every Redis primary: <c>used_memory</c>, and <c>maxmemory</c> or else the
+    /// host's total memory, from <c>INFO memory</c>. Needs no <c>allowAdmin=true</c> on the connection: the INFO runs
+    /// inside a keyless Lua script on each primary (the server must allow <c>EVALSHA</c>/<c>EVAL</c> and <c>INFO</c>).
+    /// </summary>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>Per-node and total memory.</returns>
+    /// <exception cref="InvalidOperationException">No Redis primary is connected.</exception>
+    /// <exception cref="RedisException">A primary failed the read (e.g. its ACL denies <c>EVAL</c> or <c>INFO</c>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<RedisMemoryUsage> GetMemoryUsageAsync(CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var usage = await RedisSpanStore.GetMemoryUsageAsync(_redis).WaitAsync(cancellationToken).ConfigureAwait(false);
         _metrics.RedisMemoryRatio.Record(usage.Ratio);
         return usage;
