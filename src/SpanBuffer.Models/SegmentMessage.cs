@@ -87,6 +87,7 @@ public sealed class SegmentMessage
 
     /// <summary>Writes the message JSON; span bytes are copied as they are, never re-serialised.</summary>
     /// <param name="writer">The destination.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="writer"/> is <see langword="null"/>.</exception>
     public void WriteTo(IBufferWriter<byte> writer)
     {
         ArgumentNullException.ThrowIfNull(writer);

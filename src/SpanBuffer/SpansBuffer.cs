@@ -202,6 +202,10 @@ public sealed partial class SpansBuffer : IDisposable
     /// <param name="segments">The delivered segments from <see cref="FlushSegmentsAsync"/>, empty ones included.</param>
     /// <param name="cancellationToken">Stops waiting; commands already sent may still run.</param>
     /// <returns>What was cleaned, and the losses of the cleaned segments (final: report these).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="segments"/> is <see langword="null"/>.</exception>
+    /// <exception cref="FormatException">A segment's key is not a segment key (only for one built with its constructor).</exception>
+    /// <exception cref="RedisException">Redis failed a cleanup command; what failed stays and is delivered again.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     // RS0027 guards against overloads that differ only by trailing optional parameters; these differ in their first.
 #pragma warning disable RS0027
     public async Task<CleanupResult> DoneFlushSegmentsAsync(IReadOnlyList<FlushedSegment> segments, CancellationToken cancellationToken = default)
@@ -230,6 +234,9 @@ public sealed partial class SpansBuffer : IDisposable
     /// <param name="flush">The result of <see cref="FlushSegmentsAsync"/>, all of whose segments were handed off.</param>
     /// <param name="cancellationToken">Stops waiting; commands already sent may still run.</param>
     /// <returns>What was cleaned, and the losses of the cleaned segments.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="flush"/> is <see langword="null"/>.</exception>
+    /// <exception cref="RedisException">Redis failed a cleanup command; what failed stays and is delivered again.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public Task<CleanupResult> DoneFlushSegmentsAsync(FlushResult flush, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(flush);
@@ -243,6 +250,9 @@ public sealed partial class SpansBuffer : IDisposable
     /// <param name="segments">Segments from <see cref="FlushSegmentsAsync"/> that were not delivered.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>A task that completes when the locks are released.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="segments"/> is <see langword="null"/>.</exception>
+    /// <exception cref="RedisException">Redis failed a release; the lock then expires after its TTL.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task ReleaseFlushLocksAsync(IReadOnlyList<FlushedSegment> segments, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(segments);
@@ -256,6 +266,8 @@ public sealed partial class SpansBuffer : IDisposable
     /// <summary>Counts the segments queued in each assigned shard.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>One entry per assigned shard.</returns>
+    /// <exception cref="RedisException">Redis failed a read (for example a queue key of the wrong type).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<IReadOnlyList<ShardQueueSize>> GetQueueSizesAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
