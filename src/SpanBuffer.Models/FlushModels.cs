@@ -27,12 +27,6 @@ public sealed record LoadedSegment(
     internal SegmentSnapshot? Snapshot { get; init; }
 }
 
-/// <summary>One span of a flushed segment: compact JSON with the segment enrichment applied.</summary>
-/// <param name="Json">The span's compact JSON bytes.</param>
-/// <param name="SpanId">The span's id (used to clean up its redirect).</param>
-/// <param name="IsSegment">Whether this span is the segment's root.</param>
-public sealed record OutputSpan(ReadOnlyMemory<byte> Json, string SpanId, bool IsSegment);
-
 /// <summary>Why spans counted as lost.</summary>
 public enum SegmentLossReason
 {

@@ -29,6 +29,109 @@ public sealed record FlushedSegment(
     /// <summary>Gets what cleanup needs to remove exactly what was loaded (none for a segment a host built).</summary>
     internal SegmentSnapshot? Snapshot { get; init; }
 
+    /// <summary>
+    /// Creates a segment a host built (to test its sink, or to send spans it holds) without a <see cref="FlushCandidate"/>:
+    /// the segment and queue keys are formatted as the buffer formats them for <paramref name="keyPrefix"/>,
+    /// <paramref name="shard"/> and <paramref name="sliceId"/>, the deadline is 0 and no payload keys are listed.
+    /// Passed to <c>SpansBuffer.DoneFlushSegmentsAsync</c>, it is cleaned up the reference's way: its queue entry,
+    /// counters, flags, lock and the listed spans' redirects are removed; its payload sets are left to their TTL.
+    /// </summary>
+    /// <param name="segment">The segment's identity.</param>
+    /// <param name="spans">The spans, in message order (copied); see <see cref="OutputSpan.FromJson(ReadOnlyMemory{byte})"/>.</param>
+    /// <param name="keyPrefix">The buffer's key prefix (the key-prefix option).</param>
+    /// <param name="shard">The queue shard the segment is filed under.</param>
+    /// <param name="sliceId">The slice id option, when the buffer has one.</param>
+    /// <returns>The segment.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="spans"/> or <paramref name="keyPrefix"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="spans"/> holds a <see langword="null"/> element; <paramref name="segment"/> has an empty trace or
+    /// root id, or one holding a brace, a colon or whitespace; or <paramref name="keyPrefix"/> is not 1 to 64 letters,
+    /// digits, <c>-</c>, <c>_</c> or <c>.</c>.
+    /// </exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="shard"/> or <paramref name="sliceId"/> is negative.</exception>
+    public static FlushedSegment Create(SegmentKey segment, IEnumerable<OutputSpan> spans, string keyPrefix = Models.SegmentKey.DefaultPrefix, int shard = 0, int? sliceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(keyPrefix);
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        if (sliceId is { } slice)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(slice, nameof(sliceId));
+        }
+
+        if (keyPrefix.Length is 0 or > 64 || keyPrefix.AsSpan().ContainsAnyExcept(s_keyPrefixCharacters))
+        {
+            throw new ArgumentException("A key prefix is 1 to 64 letters, digits, '-', '_' or '.'.", nameof(keyPrefix));
+        }
+
+        ValidateId(segment.TraceId, "trace id");
+        ValidateId(segment.RootId, "root id");
+        var copied = CopySpans(spans);
+        var queueKey = sliceId is { } s
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{keyPrefix}:q:{s}-{shard}")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{keyPrefix}:q:{shard}");
+        return new FlushedSegment(new FlushCandidate(shard, queueKey, segment.Format(keyPrefix), 0), segment.ProjectId, copied, []);
+
+        static void ValidateId(string? id, string what)
+        {
+            if (string.IsNullOrEmpty(id) || SpanIds.FindForbidden(id) is not null)
+            {
+                throw new ArgumentException($"The segment's {what} must be non-empty, without braces, colons or whitespace.", nameof(segment));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Creates a segment a host built from the Redis keys it knows (for example read from the queue), with the payload
+    /// keys to unlink when it is cleaned up. The shard is read from the queue key's <c>:&lt;shard&gt;</c> or
+    /// <c>:&lt;slice&gt;-&lt;shard&gt;</c> suffix (0 when it has neither); the deadline is 0.
+    /// </summary>
+    /// <param name="queueKey">The key of the queue the segment is filed in (<c>span-buf:q:0</c>).</param>
+    /// <param name="segmentKey">The segment key (<c>span-buf:s:{project:trace}:root</c>); the project id is read from it.</param>
+    /// <param name="spans">The spans, in message order (copied).</param>
+    /// <param name="payloadKeys">Payload set keys to unlink at cleanup (with the member index); none by default.</param>
+    /// <returns>The segment.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="queueKey"/>, <paramref name="segmentKey"/> or <paramref name="spans"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="queueKey"/> is empty or whitespace, <paramref name="segmentKey"/> is not a segment key, or
+    /// <paramref name="spans"/> or <paramref name="payloadKeys"/> holds a <see langword="null"/> or empty element.
+    /// </exception>
+    public static FlushedSegment FromKeys(string queueKey, string segmentKey, IEnumerable<OutputSpan> spans, IEnumerable<string>? payloadKeys = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(queueKey);
+        ArgumentNullException.ThrowIfNull(segmentKey);
+        if (!Models.SegmentKey.TryParse(segmentKey, out var parsed))
+        {
+            throw new ArgumentException($"Not a segment key: '{segmentKey}'. Expected '<prefix>:s:{{<project>:<trace>}}:<root>'.", nameof(segmentKey));
+        }
+
+        var copied = CopySpans(spans);
+        var keys = payloadKeys?.ToArray() ?? [];
+        if (Array.FindIndex(keys, string.IsNullOrEmpty) is var bad and >= 0)
+        {
+            throw new ArgumentException($"The payload key at index {bad} is null or empty.", nameof(payloadKeys));
+        }
+
+        var suffix = queueKey.AsSpan(queueKey.LastIndexOf(':') + 1);
+        suffix = suffix[(suffix.LastIndexOf('-') + 1)..];
+        var shard = int.TryParse(suffix, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) ? value : 0;
+        return new FlushedSegment(new FlushCandidate(shard, queueKey, segmentKey, 0), parsed.ProjectId, copied, keys);
+    }
+
+    private static readonly System.Buffers.SearchValues<char> s_keyPrefixCharacters =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+
+    internal static OutputSpan[] CopySpans(IEnumerable<OutputSpan> spans, string parameterName = "spans")
+    {
+        ArgumentNullException.ThrowIfNull(spans, parameterName);
+        var copied = spans.ToArray();
+        if (Array.IndexOf(copied, null) is var bad and >= 0)
+        {
+            throw new ArgumentException($"The spans hold no span at index {bad}.", parameterName);
+        }
+
+        return copied;
+    }
+
     /// <summary>Gets a value indicating whether the segment contains its root span.</summary>
     public bool HasRootSpan
     {

@@ -1,7 +1,8 @@
 namespace SpanBuffer.Models;
 
 /// <summary>
-/// Thrown when an ingest message or a <see cref="Span"/> argument cannot become a span. It names the
+/// Thrown when an ingest message or a <see cref="Span"/> argument cannot become a span, or when
+/// <see cref="OutputSpan.FromJson(ReadOnlyMemory{byte})"/> is given JSON that is not a span. It names the
 /// offending field so a host can dead-letter that one message and keep ingesting the rest.
 /// </summary>
 public sealed class InvalidSpanException : FormatException

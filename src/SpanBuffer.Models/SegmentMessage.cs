@@ -13,6 +13,41 @@ public sealed class SegmentMessage
     private static readonly byte[] s_spansPrefix = "\",\"spans\":["u8.ToArray();
     private static readonly byte[] s_skipEnrichmentSuffix = "],\"skip_enrichment\":true}"u8.ToArray();
     private static readonly byte[] s_plainSuffix = "]}"u8.ToArray();
+    private static readonly SearchValues<char> s_flushIdCharacters =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+
+    /// <summary>
+    /// Creates a message from spans a host holds, for example to test a sink or to send spans it built with
+    /// <see cref="OutputSpan.FromJson(ReadOnlyMemory{byte})"/>. <see cref="FlushedSegment.ToMessages(long)"/> is the way to
+    /// split a segment by size; this constructor takes the spans as they are.
+    /// </summary>
+    /// <param name="projectId">The project id of the segment.</param>
+    /// <param name="spans">The spans, in message order (copied); at least one.</param>
+    /// <param name="skipEnrichment">Whether the message is a chunk of an oversized segment (<c>"skip_enrichment":true</c>).</param>
+    /// <param name="flushId">The flush id: 1 to 64 letters, digits, <c>-</c> or <c>_</c>; a fresh 32-hex id by default.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="spans"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="spans"/> is empty or holds a <see langword="null"/> element, or <paramref name="flushId"/> is not
+    /// 1 to 64 letters, digits, <c>-</c> or <c>_</c>.
+    /// </exception>
+    public SegmentMessage(long projectId, IEnumerable<OutputSpan> spans, bool skipEnrichment = false, string? flushId = null)
+    {
+        var copied = FlushedSegment.CopySpans(spans);
+        if (copied.Length == 0)
+        {
+            throw new ArgumentException("A message holds at least one span.", nameof(spans));
+        }
+
+        if (flushId is not null && (flushId.Length is 0 or > 64 || flushId.AsSpan().ContainsAnyExcept(s_flushIdCharacters)))
+        {
+            throw new ArgumentException("A flush id is 1 to 64 letters, digits, '-' or '_'.", nameof(flushId));
+        }
+
+        ProjectId = projectId;
+        Spans = copied;
+        SkipEnrichment = skipEnrichment;
+        FlushId = flushId ?? Guid.NewGuid().ToString("N");
+    }
 
     internal SegmentMessage(long projectId, ArraySegment<OutputSpan> spans, bool skipEnrichment)
     {
@@ -52,6 +87,7 @@ public sealed class SegmentMessage
 
     /// <summary>Writes the message JSON; span bytes are copied as they are, never re-serialised.</summary>
     /// <param name="writer">The destination.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="writer"/> is <see langword="null"/>.</exception>
     public void WriteTo(IBufferWriter<byte> writer)
     {
         ArgumentNullException.ThrowIfNull(writer);

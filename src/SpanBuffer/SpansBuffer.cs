@@ -204,6 +204,10 @@ public sealed partial class SpansBuffer : IDisposable
     /// <param name="segments">The delivered segments from <see cref="FlushSegmentsAsync"/>, empty ones included.</param>
     /// <param name="cancellationToken">Stops waiting; commands already sent may still run.</param>
     /// <returns>What was cleaned, and the losses of the cleaned segments (final: report these).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="segments"/> is <see langword="null"/>.</exception>
+    /// <exception cref="FormatException">A segment's key is not a segment key (only for one built with its constructor).</exception>
+    /// <exception cref="RedisException">Redis failed a cleanup command; what failed stays and is delivered again.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     // RS0027 guards against overloads that differ only by trailing optional parameters; these differ in their first.
 #pragma warning disable RS0027
     public async Task<CleanupResult> DoneFlushSegmentsAsync(IReadOnlyList<FlushedSegment> segments, CancellationToken cancellationToken = default)
@@ -232,6 +236,9 @@ public sealed partial class SpansBuffer : IDisposable
     /// <param name="flush">The result of <see cref="FlushSegmentsAsync"/>, all of whose segments were handed off.</param>
     /// <param name="cancellationToken">Stops waiting; commands already sent may still run.</param>
     /// <returns>What was cleaned, and the losses of the cleaned segments.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="flush"/> is <see langword="null"/>.</exception>
+    /// <exception cref="RedisException">Redis failed a cleanup command; what failed stays and is delivered again.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public Task<CleanupResult> DoneFlushSegmentsAsync(FlushResult flush, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(flush);
@@ -245,6 +252,9 @@ public sealed partial class SpansBuffer : IDisposable
     /// <param name="segments">Segments from <see cref="FlushSegmentsAsync"/> that were not delivered.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>A task that completes when the locks are released.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="segments"/> is <see langword="null"/>.</exception>
+    /// <exception cref="RedisException">Redis failed a release; the lock then expires after its TTL.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task ReleaseFlushLocksAsync(IReadOnlyList<FlushedSegment> segments, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(segments);
@@ -294,8 +304,11 @@ public sealed partial class SpansBuffer : IDisposable
     /// <summary>Counts the segments queued in each assigned shard.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>One entry per assigned shard.</returns>
+    /// <exception cref="RedisException">Redis failed a read (for example a queue key of the wrong type).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<IReadOnlyList<ShardQueueSize>> GetQueueSizesAsync(CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var options = _options.CurrentValue;
         var sizes = await CreateStore(options).GetQueueSizesAsync(QueueShards(options, AssignedShardsFor(options))).WaitAsync(cancellationToken).ConfigureAwait(false);
         foreach (var size in sizes)
@@ -306,11 +319,19 @@ public sealed partial class SpansBuffer : IDisposable
         return sizes;
     }
 
-    /// <summary>Reads used and available memory of every Redis primary.</summary>
+    /// <summary>
+    /// Reads used and available memory of every Redis primary: <c>used_memory</c>, and <c>maxmemory</c> or else the
+    /// host's total memory, from <c>INFO memory</c>. Needs no <c>allowAdmin=true</c> on the connection: the INFO runs
+    /// inside a keyless Lua script on each primary (the server must allow <c>EVALSHA</c>/<c>EVAL</c> and <c>INFO</c>).
+    /// </summary>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>Per-node and total memory.</returns>
+    /// <exception cref="InvalidOperationException">No Redis primary is connected.</exception>
+    /// <exception cref="RedisException">A primary failed the read (e.g. its ACL denies <c>EVAL</c> or <c>INFO</c>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<RedisMemoryUsage> GetMemoryUsageAsync(CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var usage = await RedisSpanStore.GetMemoryUsageAsync(_redis).WaitAsync(cancellationToken).ConfigureAwait(false);
         _metrics.RedisMemoryRatio.Record(usage.Ratio);
         return usage;

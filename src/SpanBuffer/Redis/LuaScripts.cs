@@ -11,6 +11,8 @@ internal static class LuaScripts
 
     public static RedisScript ReleaseLock { get; } = new(Load("release-lock.lua"));
 
+    public static RedisScript MemoryInfo { get; } = new(Load("memory-info.lua"));
+
     internal static string Load(string fileName)
     {
         var name = "SpanBuffer.Scripts." + fileName;
