@@ -3,6 +3,7 @@ using SpanBuffer.Diagnostics;
 using SpanBuffer.Flush;
 using SpanBuffer.Models;
 using SpanBuffer.Redis;
+using StackExchange.Redis;
 
 namespace SpanBuffer;
 
@@ -16,6 +17,12 @@ public sealed partial class SpansBuffer
     /// <param name="now">The flush clock in integer Unix seconds.</param>
     /// <param name="cancellationToken">Stops waiting; a cancelled flush leaves its locks to expire.</param>
     /// <returns>The segments, the losses found and the flush statistics.</returns>
+    /// <exception cref="RedisException">
+    /// Redis failed a command other than one shard's queue read (a shard whose queue cannot be read is skipped, logged
+    /// and counted, and the others flush): nothing was deleted, so the segments flush again.
+    /// </exception>
+    /// <exception cref="RedisTimeoutException">Redis did not answer in time; as for <see cref="RedisException"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<FlushResult> FlushSegmentsAsync(long now, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();

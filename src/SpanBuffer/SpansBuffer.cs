@@ -86,7 +86,14 @@ public sealed partial class SpansBuffer : IDisposable
     /// <param name="now">The ingest clock in integer Unix seconds (normally the smallest message timestamp of the batch).</param>
     /// <param name="cancellationToken">Stops waiting; commands already sent may still run (every write is idempotent).</param>
     /// <returns>A task that completes when Redis has applied the batch.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="spans"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">The batch contains a null element.</exception>
+    /// <exception cref="RedisException">
+    /// Redis failed a command (connection lost, timeout, out of memory): some of the batch may be stored; ingest the
+    /// same batch again, which writes nothing twice.
+    /// </exception>
+    /// <exception cref="RedisTimeoutException">Redis did not answer in time; as for <see cref="RedisException"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task ProcessSpansAsync(IReadOnlyList<Span> spans, long now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spans);
