@@ -45,6 +45,7 @@ public sealed class SpanBufferOptions
         FlushInterval = other.FlushInterval;
         MaxDeliveryAttempts = other.MaxDeliveryAttempts;
         LogFlushedSegments = other.LogFlushedSegments;
+        QueueCleanup = other.QueueCleanup;
         AssignedShards = other.AssignedShards is null ? null : [.. other.AssignedShards];
     }
 
@@ -191,6 +192,14 @@ public sealed class SpanBufferOptions
     /// <value>The default value is 5.</value>
     [Range(1, 1000)]
     public int MaxDeliveryAttempts { get; set; } = 5;
+
+    /// <summary>
+    /// Gets or sets which queue entries an ingest call removes after its scripts merged segments: the reference's rule
+    /// (the span key of every span of each tree) or the cheaper upstream variant (only the merged roots).
+    /// </summary>
+    /// <value>The default value is <see cref="QueueCleanupRule.EverySpanOfTheTree"/>.</value>
+    [EnumDataType(typeof(QueueCleanupRule))]
+    public QueueCleanupRule QueueCleanup { get; set; }
 
     /// <summary>
     /// Gets or sets whether every flush logs each segment it flushed (segment key, queue, span count, project) as a

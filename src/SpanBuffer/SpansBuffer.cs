@@ -183,7 +183,7 @@ public sealed partial class SpansBuffer : IDisposable
             }
 
             phase = _time.GetTimestamp();
-            var queueSettings = new QueueSettings(Seconds(options.Timeout), Seconds(options.RootTimeout), Seconds(options.RedisTtl), options.SliceId);
+            var queueSettings = new QueueSettings(Seconds(options.Timeout), Seconds(options.RootTimeout), Seconds(options.RedisTtl), options.SliceId, options.QueueCleanup);
             await turn.WaitToUpdateQueueAsync(cancellationToken).ConfigureAwait(false);
             var updating = store.UpdateQueueAsync(inserted, now, queueSettings);
             turn.QueueUpdateSent();

@@ -52,6 +52,7 @@ public sealed class SpanBufferOptionsValidatorTests
         Assert.Null(options.AssignedShards);
         Assert.Equal([0], options.FlushShards);
         Assert.False(options.LogFlushedSegments);
+        Assert.Equal(QueueCleanupRule.EverySpanOfTheTree, options.QueueCleanup);
         Assert.Null(options.SliceId);
     }
 
@@ -161,6 +162,12 @@ public sealed class SpanBufferOptionsValidatorTests
     }
 
     [Fact]
+    public void Validate_UndefinedQueueCleanupRule_NamesQueueCleanup()
+    {
+        AssertFails(o => o.QueueCleanup = (QueueCleanupRule)7, nameof(SpanBufferOptions.QueueCleanup));
+    }
+
+    [Fact]
     public void CopyConstructor_EveryProperty_IsCopiedAndTheShardListIsNotShared()
     {
         // Every settable property gets a value unlike its default, so a property the copy forgets fails here.
@@ -195,6 +202,7 @@ public sealed class SpanBufferOptionsValidatorTests
         _ when type == typeof(int?) => 3,
         _ when type == typeof(string) => "changed",
         _ when type == typeof(IList<int>) => new List<int> { 4, 2 },
+        _ when type == typeof(QueueCleanupRule) => QueueCleanupRule.MergedRoots,
         _ => throw new InvalidOperationException($"No non-default value for {type}."),
     };
 

@@ -8,7 +8,7 @@ namespace SpanBuffer.Redis;
 internal sealed record InsertedSubsegment(Subsegment Subsegment, AddBufferResult Result);
 
 /// <summary>What one ingest call writes to the queues, computed before anything is sent.</summary>
-internal readonly record struct QueueSettings(long TimeoutSeconds, long RootTimeoutSeconds, long TtlSeconds, int? SliceId);
+internal readonly record struct QueueSettings(long TimeoutSeconds, long RootTimeoutSeconds, long TtlSeconds, int? SliceId, QueueCleanupRule Cleanup = QueueCleanupRule.EverySpanOfTheTree);
 
 internal sealed partial class RedisSpanStore
 {
@@ -180,14 +180,25 @@ internal sealed partial class RedisSpanStore
             // Reference §3.6 step 5: the span key of every span of the tree (all its chunks) can only be a queue entry
             // of a segment the tree's scripts merged, or one left by another writer; either way it is stale now. The
             // running set matters: a later chunk may name a key an earlier one kept, and that key then goes.
-            if (!ReferenceEquals(subsegment.Tree, spanKeysTree))
+            var stale = GetOrAdd(deletes, queueKey);
+            if (settings.Cleanup == QueueCleanupRule.MergedRoots)
             {
-                spanKeysTree = subsegment.Tree;
-                spanKeys = SpanKeys(subsegment.Tree);
+                foreach (var mergedRoot in result.MergedRoots)
+                {
+                    stale.Add(_keys.SegmentKey(subsegment.ProjectAndTrace, mergedRoot));
+                }
+            }
+            else
+            {
+                if (!ReferenceEquals(subsegment.Tree, spanKeysTree))
+                {
+                    spanKeysTree = subsegment.Tree;
+                    spanKeys = SpanKeys(subsegment.Tree);
+                }
+
+                stale.UnionWith(spanKeys);
             }
 
-            var stale = GetOrAdd(deletes, queueKey);
-            stale.UnionWith(spanKeys);
             stale.Remove(result.SegmentKey);
         }
 

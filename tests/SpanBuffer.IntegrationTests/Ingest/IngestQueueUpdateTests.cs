@@ -35,6 +35,24 @@ public abstract class IngestQueueUpdateTests(RedisFixture fixture) : IngestTestB
     }
 
     [Fact]
+    public async Task ProcessSpans_MergedRootsRule_KeepsTheForeignEntryWhichFlushesEmptyAndIsCleaned()
+    {
+        using var scope = NewScope(options => options.QueueCleanup = QueueCleanupRule.MergedRoots);
+        await scope.IngestAsync(99, Child(C, B));
+        await scope.Db.SortedSetAddAsync(scope.QueueKey(), scope.SegmentKey(A), 5);
+
+        // c had a segment of its own: merged, so its entry goes; a never had one, so its entry stays.
+        await scope.IngestAsync(100, Root(B), Child(A, B));
+        Assert.Equal(Map((scope.SegmentKey(A), 5L), (scope.SegmentKey(B), 110L)), await scope.QueueAsync());
+
+        var flush = await scope.Buffer.FlushSegmentsAsync(1_000, TestContext.Current.CancellationToken);
+        Assert.Empty(flush.Segments.Single(s => s.SegmentKey == scope.SegmentKey(A)).Spans);
+        Assert.Equal(3, flush.Segments.Single(s => s.SegmentKey == scope.SegmentKey(B)).Spans.Count);
+        await scope.Buffer.DoneFlushSegmentsAsync(flush, TestContext.Current.CancellationToken);
+        Assert.Empty(await scope.QueueAsync());
+    }
+
+    [Fact]
     public async Task ProcessSpans_SpanOfTheTreeInADetachedChunk_LosesItsQueueEntryToo()
     {
         // Two spans per call, at most 100 bytes per segment: [b, a] merges into b, [c, d] would make 120 and detaches.
