@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using SpanBuffer.Flush;
 using SpanBuffer.Ingest;
 using StackExchange.Redis;
@@ -155,12 +157,11 @@ internal sealed partial class RedisSpanStore
     public async Task UpdateQueueAsync(IReadOnlyList<InsertedSubsegment> inserted, long now, QueueSettings settings)
     {
         var adds = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
-        var deletes = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
         var rooted = new HashSet<string>(StringComparer.Ordinal);
-        SpanTree? spanKeysTree = null;
-        string[] spanKeys = [];
-        foreach (var (subsegment, result) in inserted)
+        var stale = new Dictionary<string, StaleQueueEntries>(StringComparer.Ordinal);
+        for (var i = 0; i < inserted.Count; i++)
         {
+            var (subsegment, result) = inserted[i];
             var queueKey = _keys.QueueKey(subsegment.Partition, settings.SliceId);
 
             // A segment that had its root in any call of the batch keeps the root timeout, whatever order the
@@ -172,37 +173,18 @@ internal sealed partial class RedisSpanStore
 
             var deadline = now + (rooted.Contains(result.SegmentKey) ? settings.RootTimeoutSeconds : settings.TimeoutSeconds);
             GetOrAdd(adds, queueKey)[result.SegmentKey] = deadline;
-            if (result.IsDetached)
+            if (!result.IsDetached)
             {
-                continue;
-            }
-
-            // Reference §3.6 step 5: the span key of every span of the tree (all its chunks) can only be a queue entry
-            // of a segment the tree's scripts merged, or one left by another writer; either way it is stale now. The
-            // running set matters: a later chunk may name a key an earlier one kept, and that key then goes.
-            var stale = GetOrAdd(deletes, queueKey);
-            if (settings.Cleanup == QueueCleanupRule.MergedRoots)
-            {
-                foreach (var mergedRoot in result.MergedRoots)
+                if (!stale.TryGetValue(queueKey, out var entries))
                 {
-                    stale.Add(_keys.SegmentKey(subsegment.ProjectAndTrace, mergedRoot));
-                }
-            }
-            else
-            {
-                if (!ReferenceEquals(subsegment.Tree, spanKeysTree))
-                {
-                    spanKeysTree = subsegment.Tree;
-                    spanKeys = SpanKeys(subsegment.Tree);
+                    stale[queueKey] = entries = new StaleQueueEntries(_keys);
                 }
 
-                stale.UnionWith(spanKeys);
+                entries.Add(i, subsegment, result, settings.Cleanup);
             }
-
-            stale.Remove(result.SegmentKey);
         }
 
-        var writes = new List<Task>(adds.Count * 2 + deletes.Count);
+        var writes = new List<Task>(adds.Count * 2 + stale.Count);
         var ttl = TimeSpan.FromSeconds(settings.TtlSeconds);
         foreach (var (queueKey, members) in adds)
         {
@@ -211,26 +193,28 @@ internal sealed partial class RedisSpanStore
             writes.Add(_database.KeyExpireAsync(queueKey, ttl));
         }
 
-        foreach (var (queueKey, members) in deletes)
+        var buffers = new List<byte[]>(stale.Count);
+        try
         {
-            if (members.Count > 0)
+            foreach (var (queueKey, entries) in stale)
             {
-                writes.Add(_database.SortedSetRemoveAsync(queueKey, members.Select(m => (RedisValue)m).ToArray()));
+                var members = entries.Build(buffers);
+                if (members.Length > 0)
+                {
+                    writes.Add(_database.SortedSetRemoveAsync(queueKey, members));
+                }
+            }
+
+            await Task.WhenAll(writes).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Every command that read from them has been answered (or failed) by now.
+            foreach (var buffer in buffers)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
-
-        await Task.WhenAll(writes).ConfigureAwait(false);
-    }
-
-    private string[] SpanKeys(SpanTree tree)
-    {
-        var keys = new string[tree.Spans.Count];
-        for (var i = 0; i < keys.Length; i++)
-        {
-            keys[i] = _keys.SegmentKey(tree.ProjectAndTrace, tree.Spans[i].SpanId);
-        }
-
-        return keys;
     }
 
     private static RedisValue[] EncodeMembers(Subsegment subsegment, int compressionLevel, IngestStats stats, PayloadArena? arena)
@@ -252,4 +236,101 @@ internal sealed partial class RedisSpanStore
         stats.UncompressedBytes += subsegment.ByteCount;
         return [frame];
     }
+}
+
+/// <summary>
+/// The queue entries one ingest call removes from one queue (reference §3.6 step 5), computed the way the reference's
+/// running set does it, without a string or a set entry per span: in subsegment order, each non-detached result adds
+/// the span keys of its whole tree (all chunks) and then takes out its own segment key, so a key stays out only when
+/// no later result of the call added it again.
+/// </summary>
+internal sealed class StaleQueueEntries(KeySchema keys)
+{
+    private readonly List<(SpanTree Tree, int Index)> _trees = [];
+    private readonly Dictionary<(string ProjectAndTrace, string RootId), int> _keptAt = [];
+    private readonly HashSet<string> _mergedRoots = new(StringComparer.Ordinal);
+
+    /// <summary>Applies result number <paramref name="index"/> of the call (not detached).</summary>
+    public void Add(int index, Subsegment subsegment, AddBufferResult result, QueueCleanupRule rule)
+    {
+        if (rule == QueueCleanupRule.MergedRoots)
+        {
+            foreach (var mergedRoot in result.MergedRoots)
+            {
+                _mergedRoots.Add(keys.SegmentKey(subsegment.ProjectAndTrace, mergedRoot));
+            }
+
+            _mergedRoots.Remove(result.SegmentKey);
+            return;
+        }
+
+        // Chunks of a tree are consecutive: a tree's span keys were last added by its last non-detached chunk.
+        if (_trees.Count > 0 && ReferenceEquals(_trees[^1].Tree, subsegment.Tree))
+        {
+            _trees[^1] = (subsegment.Tree, index);
+        }
+        else
+        {
+            _trees.Add((subsegment.Tree, index));
+        }
+
+        var rootId = result.SegmentKey[(result.SegmentKey.LastIndexOf(':') + 1)..];
+        _keptAt[(subsegment.ProjectAndTrace, rootId)] = index;
+    }
+
+    /// <summary>The members to remove; their bytes live in buffers rented from the shared pool and added to <paramref name="rented"/>.</summary>
+    public RedisValue[] Build(List<byte[]> rented)
+    {
+        if (_trees.Count == 0)
+        {
+            return [.. _mergedRoots.Select(key => (RedisValue)key)];
+        }
+
+        var count = 0;
+        var bytes = 0;
+        var prefixes = new byte[_trees.Count][];
+        for (var t = 0; t < _trees.Count; t++)
+        {
+            var (tree, index) = _trees[t];
+            prefixes[t] = Encoding.UTF8.GetBytes(keys.SegmentKey(tree.ProjectAndTrace, string.Empty));
+            foreach (var span in tree.Spans)
+            {
+                if (!IsKept(tree, span.SpanId, index))
+                {
+                    count++;
+                    bytes += prefixes[t].Length + Encoding.UTF8.GetByteCount(span.SpanId);
+                }
+            }
+        }
+
+        var members = new RedisValue[count];
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 1));
+        rented.Add(buffer);
+        var offset = 0;
+        var m = 0;
+        for (var t = 0; t < _trees.Count; t++)
+        {
+            var (tree, index) = _trees[t];
+            var prefix = prefixes[t];
+            foreach (var span in tree.Spans)
+            {
+                if (IsKept(tree, span.SpanId, index))
+                {
+                    continue;
+                }
+
+                var start = offset;
+                prefix.CopyTo(buffer.AsSpan(offset));
+                offset += prefix.Length;
+                offset += Encoding.UTF8.GetBytes(span.SpanId, buffer.AsSpan(offset));
+                members[m++] = new ReadOnlyMemory<byte>(buffer, start, offset - start);
+            }
+        }
+
+        return members;
+    }
+
+    // A key taken out by a result at or after the last time this tree added it stays queued: it is that result's segment.
+    private bool IsKept(SpanTree tree, string spanId, int addedAt) =>
+        _keptAt.TryGetValue((tree.ProjectAndTrace, spanId), out var keptAt) && keptAt >= addedAt;
 }
