@@ -1,0 +1,142 @@
+using System.Text.Json;
+using SpanBuffer.IntegrationTests.Infrastructure;
+using SpanBuffer.IntegrationTests.Ingest;
+using SpanBuffer.Redis;
+using StackExchange.Redis;
+
+namespace SpanBuffer.Tool.Tests;
+
+public abstract class CheckTests(RedisFixture fixture) : ToolTestBase(fixture)
+{
+    private const string Salt = "0123456789abcdef0123456789abcdef";
+
+    private string _liveTrace = "";
+
+    private async Task IngestHealthyAsync()
+    {
+        _liveTrace = NewTrace();
+        using var buffer = NewBuffer();
+        await buffer.ProcessSpansAsync([.. Segment(_liveTrace, 0, 3), .. Segment(NewTrace(), 1, 2, withRoot: false)], Now - 100, Token);
+    }
+
+    /// <summary>Plants one of each problem, all "written" long ago (a TTL far below the buffer's 3600 s).</summary>
+    private async Task<(string Payload, string Index, string QueueMember, string NoTtl)> PlantProblemsAsync()
+    {
+        var orphanTrace = KeySchema.ProjectAndTrace(SpanFactory.ProjectId, NewTrace());
+        var payload = Keys.PayloadKey(orphanTrace, Salt);
+        await Db.SetAddAsync(payload, "{\"span_id\":\"ffffffffffffffff\"}");
+        await Db.KeyExpireAsync(payload, TimeSpan.FromSeconds(100));
+
+        var indexTrace = NewTrace();
+        var index = Keys.MemberKeysKey(new Models.SegmentKey(SpanFactory.ProjectId, indexTrace, "b000000000000000"));
+        await Db.SetAddAsync(index, Salt);
+        await Db.KeyExpireAsync(index, TimeSpan.FromSeconds(100));
+
+        var queueMember = SegmentKeyOf(NewTrace(), "c000000000000000");
+        await Db.SortedSetAddAsync(Keys.QueueKey(0, null), queueMember, Now - 500);
+
+        var noTtl = Keys.IngestedBytesKey(SegmentKeyOf(_liveTrace));
+        Assert.True(await Db.KeyPersistAsync(noTtl));
+        return (payload, index, queueMember, noTtl);
+    }
+
+    private static void AssertUnchanged(Dictionary<string, long> before, Dictionary<string, long> after)
+    {
+        Assert.Equal(before.Keys.Order(StringComparer.Ordinal), after.Keys.Order(StringComparer.Ordinal));
+        foreach (var (key, ttl) in before)
+        {
+            Assert.True(ttl == -1 ? after[key] == -1 : Math.Abs(after[key] - ttl) < 60_000, $"{key}: TTL {ttl} became {after[key]}");
+        }
+    }
+
+    private static Dictionary<string, long> Findings(JsonElement json) =>
+        json.GetProperty("findings").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
+
+    [Fact]
+    public async Task Check_HealthyBuffer_FindsNothingEvenWithoutGrace()
+    {
+        await IngestHealthyAsync();
+
+        var run = await RunAsync("check", "--grace", "0", "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.All(Findings(run.Json()), f => Assert.True(f.Value == 0, $"{f.Key}: {f.Value}{Environment.NewLine}{run}"));
+        Assert.Equal(0, run.Json().GetProperty("skipped_recent").GetInt64());
+    }
+
+    [Fact]
+    public async Task Check_FindsEachPlantedProblem_AndFixRemovesExactlyThem()
+    {
+        await IngestHealthyAsync();
+        var (payload, index, queueMember, noTtl) = await PlantProblemsAsync();
+        var before = await KeysWithTtlAsync();
+
+        var found = await RunAsync("check", "--grace", "0", "--json");
+
+        Assert.True(found.ExitCode == 1, found.ToString());
+        var findings = Findings(found.Json());
+        Assert.Equal(1, findings["orphan_payload"]);
+        Assert.Equal(1, findings["orphan_member_keys"]);
+        Assert.Equal(1, findings["queue_entry_without_data"]);
+        Assert.Equal(1, findings["no_ttl"]);
+        Assert.Equal(4, findings.Values.Sum());
+        var samples = found.Json().GetProperty("samples").EnumerateArray().Select(s => (s.GetProperty("kind").GetString(), s.GetProperty("key").GetString(), s.GetProperty("member").GetString())).ToList();
+        Assert.Contains(("orphan_payload", payload, null), samples);
+        Assert.Contains(("orphan_member_keys", index, null), samples);
+        Assert.Contains(("queue_entry_without_data", Keys.QueueKey(0, null), queueMember), samples);
+        Assert.Contains(("no_ttl", noTtl, null), samples);
+        AssertUnchanged(before, await KeysWithTtlAsync()); // a check alone changes nothing
+
+        var fix = await RunAsync("check", "--grace", "0", "--fix", "--json");
+
+        Assert.True(fix.ExitCode == 0, fix.ToString());
+        var removed = fix.Json().GetProperty("removed").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
+        Assert.Equal(4, removed.Values.Sum());
+        var after = await KeysWithTtlAsync();
+        Assert.Equal(before.Keys.Except([payload, index]).Order(StringComparer.Ordinal), after.Keys.Order(StringComparer.Ordinal));
+        Assert.InRange(after[noTtl], 3_500_000, 3_600_000);
+        Assert.Null(await Db.SortedSetScoreAsync(Keys.QueueKey(0, null), queueMember));
+        Assert.NotNull(await Db.SortedSetScoreAsync(Keys.QueueKey(0, null), SegmentKeyOf(_liveTrace)));
+        foreach (var (key, ttl) in before.Where(k => k.Key != noTtl && k.Key != payload && k.Key != index))
+        {
+            Assert.True(Math.Abs(after[key] - ttl) < 60_000, $"{key}: TTL {ttl} became {after[key]}");
+        }
+
+        var again = await RunAsync("check", "--grace", "0", "--json");
+        Assert.True(again.ExitCode == 0, again.ToString());
+    }
+
+    [Fact]
+    public async Task Check_RecentOrphan_IsLeftAloneWithinTheGracePeriod()
+    {
+        await IngestHealthyAsync();
+        var payload = Keys.PayloadKey(KeySchema.ProjectAndTrace(SpanFactory.ProjectId, NewTrace()), Salt);
+        await Db.SetAddAsync(payload, "{\"span_id\":\"ffffffffffffffff\"}");
+        await Db.KeyExpireAsync(payload, TimeSpan.FromSeconds(3600)); // as an ingest in flight writes it
+
+        var run = await RunAsync("check", "--fix", "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(0, Findings(run.Json())["orphan_payload"]);
+        Assert.True(run.Json().GetProperty("skipped_recent").GetInt64() > 0);
+        Assert.True(await Db.KeyExistsAsync(payload));
+    }
+
+    [Fact]
+    public async Task Check_Text_ListsCountsByKind()
+    {
+        await IngestHealthyAsync();
+        await PlantProblemsAsync();
+
+        var run = await RunAsync("check", "--grace", "0");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Matches(@"orphan_payload\s+1", run.Stdout);
+        Assert.Matches(@"queue_entry_without_data\s+1", run.Stdout);
+        Assert.Matches(@"orphan_counter\s+0", run.Stdout);
+    }
+}
+
+public sealed class CheckTestsOnStandalone(StandaloneRedisFixture fixture) : CheckTests(fixture);
+
+public sealed class CheckTestsOnCluster(ClusterRedisFixture fixture) : CheckTests(fixture);
