@@ -139,7 +139,9 @@ internal static class CheckCommand
         }
 
         var removed = FindingKind.All.ToDictionary(k => k, _ => 0L, StringComparer.Ordinal);
-        var changed = options.Fix ? await FixAsync(context, findings, queueKeys, youngAbove, removed).ConfigureAwait(false) : 0;
+        // After an incomplete scan a key may belong to a queued segment the scan did not reach: orphans are then only reported.
+        var fixable = complete ? findings : findings.Where(f => f.Kind is FindingKind.NoTtl or FindingKind.QueueEntryWithoutData or FindingKind.CorruptQueueMember).ToList();
+        var changed = options.Fix ? await FixAsync(context, fixable, queueKeys, youngAbove, removed).ConfigureAwait(false) : 0;
 
         var counts = FindingKind.All.ToDictionary(k => k, k => findings.LongCount(f => f.Kind == k), StringComparer.Ordinal);
         var report = new CheckReport(
@@ -166,7 +168,8 @@ internal static class CheckCommand
 
         if (!complete)
         {
-            await context.Stderr.WriteLineAsync("warning: the scan stopped at --max-keys; the check is incomplete (raise --max-keys).").ConfigureAwait(false);
+            await context.Stderr.WriteLineAsync(
+                $"warning: the scan stopped at --max-keys; the check is incomplete{(options.Fix ? " and orphans were not removed" : string.Empty)} (raise --max-keys).").ConfigureAwait(false);
         }
 
         if (all.Keys.Count == 0)

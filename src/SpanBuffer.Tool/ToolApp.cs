@@ -75,6 +75,11 @@ internal static class ToolApp
             await stderr.WriteLineAsync("interrupted.").ConfigureAwait(false);
             return ExitUsage;
         }
+        catch (RedisException ex)
+        {
+            await stderr.WriteLineAsync($"error: Redis answered: {ex.Message}").ConfigureAwait(false);
+            return ExitUsage;
+        }
         catch (IOException ex)
         {
             await stderr.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
@@ -83,6 +88,12 @@ internal static class ToolApp
         catch (UnauthorizedAccessException ex)
         {
             await stderr.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return ExitUsage;
+        }
+        catch (Exception ex)
+        {
+            // Not a finding: an operator must never read a crash as "healthy" or "findings".
+            await stderr.WriteLineAsync($"error: unexpected failure, please report it: {ex}").ConfigureAwait(false);
             return ExitUsage;
         }
     }

@@ -223,7 +223,7 @@ internal sealed class ToolContext
 
     public static string Number(long? value) => value is { } v ? Number(v) : "-";
 
-    public static string Number(double value) => value.ToString("0.###", CultureInfo.InvariantCulture);
+    public static string Number(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
 }
 
 /// <summary>Test seams: called by <c>watch</c> after each refresh.</summary>

@@ -94,7 +94,7 @@ internal sealed class ToolOptions
     public int MaxFlushSegments { get; private set; } = 500;
 
     public static bool IsHelp(IReadOnlyList<string> args) =>
-        args.Count == 0 ? false : args.Any(a => a is "-h" or "--help" or "help" or "-?");
+        args.Count > 0 && (args[0] == "help" || args.Any(a => a is "-h" or "--help" or "-?"));
 
     public static ToolOptions Parse(IReadOnlyList<string> args)
     {

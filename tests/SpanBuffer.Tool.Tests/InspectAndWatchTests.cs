@@ -101,6 +101,23 @@ public abstract class InspectAndWatchTests(RedisFixture fixture) : ToolTestBase(
     }
 
     [Fact]
+    public async Task Inspect_SliceId_ReadsOnlyThatSlicesQueues()
+    {
+        using (var sliced = new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = Prefix, SliceId = 3 }))
+        {
+            await sliced.ProcessSpansAsync(Segment(NewTrace(), 2, 1), Now - 100, Token);
+        }
+
+        await PlantAsync();
+
+        var run = await RunAsync("inspect", "--slice-id", "3", "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var shard = run.Json().GetProperty("shards").EnumerateArray().Single();
+        Assert.Equal((2, Keys.QueueKey(2, 3), 1L, 1L), (shard.GetProperty("shard").GetInt32(), shard.GetProperty("queue_key").GetString(), shard.GetProperty("segments").GetInt64(), shard.GetProperty("due").GetInt64()));
+    }
+
+    [Fact]
     public async Task Watch_TwoIterations_ReportsSegmentsInAndOutPerShard()
     {
         await PlantAsync();
