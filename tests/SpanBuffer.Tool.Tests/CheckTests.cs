@@ -123,6 +123,35 @@ public abstract class CheckTests(RedisFixture fixture) : ToolTestBase(fixture)
     }
 
     [Fact]
+    public async Task Check_IncompleteScan_ReportsButRemovesNoOrphan()
+    {
+        await IngestHealthyAsync();
+        var orphans = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            var payload = Keys.PayloadKey(KeySchema.ProjectAndTrace(SpanFactory.ProjectId, NewTrace()), Salt);
+            await Db.SetAddAsync(payload, "{\"span_id\":\"ffffffffffffffff\"}");
+            await Db.KeyExpireAsync(payload, TimeSpan.FromSeconds(100));
+            orphans.Add(payload);
+        }
+
+        // One key short of all of them: at least nine of the ten orphans are seen, and the scan is incomplete.
+        var total = (await Fixture.GetKeysAsync(Prefix + ":*")).Count;
+        var run = await RunAsync("check", "--grace", "0", "--fix", "--max-keys", $"{total - 1}", "--scan-count", "1", "--json");
+
+        Assert.True(run.ExitCode == 1, run.ToString());
+        var json = run.Json();
+        Assert.False(json.GetProperty("complete").GetBoolean());
+        Assert.True(Findings(json)["orphan_payload"] >= 9, run.ToString());
+        Assert.Equal(0, json.GetProperty("removed").GetProperty("orphan_payload").GetInt64());
+        Assert.Contains("incomplete and orphans were not removed", run.Stderr, StringComparison.Ordinal);
+        foreach (var orphan in orphans)
+        {
+            Assert.True(await Db.KeyExistsAsync(orphan), orphan);
+        }
+    }
+
+    [Fact]
     public async Task Check_Text_ListsCountsByKind()
     {
         await IngestHealthyAsync();
