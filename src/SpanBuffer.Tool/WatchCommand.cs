@@ -58,7 +58,15 @@ internal static class WatchCommand
             var wait = start + (options.Interval * iteration) - context.Time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(wait, context.Time, context.CancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(wait, context.Time, context.CancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+                {
+                    // Ctrl+C between refreshes is how a watch without --iterations ends.
+                    break;
+                }
             }
         }
 

@@ -80,6 +80,21 @@ public abstract class DrainTests(RedisFixture fixture) : ToolTestBase(fixture), 
     }
 
     [Fact]
+    public async Task Drain_SmallMaxSegmentBytes_SplitsSegmentsIntoSeveralMessages_EachSpanStillOnce()
+    {
+        var ingested = await IngestAsync();
+
+        var run = await RunAsync("drain", "--shards", "2", "--output", _output, "--max-segment-bytes", "100", "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var lines = File.ReadAllLines(_output);
+        Assert.True(lines.Length > 6, $"{lines.Length} messages");
+        Assert.Contains(lines, l => l.Contains("\"skip_enrichment\":true", StringComparison.Ordinal));
+        Assert.Equal(lines.Length, run.Json().GetProperty("messages").GetInt64());
+        Assert.Equal(ingested.Order(StringComparer.Ordinal), DeliveredSpans().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Drain_ToStdout_WritesOneJsonMessagePerLine_AndOnlyTheGivenShards()
     {
         var ingested = await IngestAsync();

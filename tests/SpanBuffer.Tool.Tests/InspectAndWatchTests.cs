@@ -152,6 +152,19 @@ public abstract class InspectAndWatchTests(RedisFixture fixture) : ToolTestBase(
     }
 
     [Fact]
+    public async Task Watch_WithoutIterations_EndsWithZeroWhenInterrupted()
+    {
+        await PlantAsync();
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        var hooks = new ToolHooks { AfterRefresh = async (_, _) => await interrupt.CancelAsync() };
+
+        var run = await RunRawAsync(["watch", "--redis", Fixture.ConnectionString, "--prefix", Prefix, "--interval", "60", "--json"], hooks, interrupt.Token);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Single(run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public async Task Watch_Text_PrintsEachRefresh()
     {
         await PlantAsync();

@@ -41,11 +41,11 @@ public abstract class ToolTestBase : RedisTestBase
     protected Task<ToolRun> RunAsync(params string[] args) =>
         RunRawAsync([.. args.Take(1), "--redis", Fixture.ConnectionString, "--prefix", Prefix, "--scan-delay", "0", .. args.Skip(1)]);
 
-    internal async Task<ToolRun> RunRawAsync(string[] args, ToolHooks? hooks = null)
+    internal async Task<ToolRun> RunRawAsync(string[] args, ToolHooks? hooks = null, CancellationToken? cancellationToken = null)
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        var exit = await ToolApp.RunAsync(args, stdout, stderr, Time, hooks ?? ToolHooks.None, Token);
+        var exit = await ToolApp.RunAsync(args, stdout, stderr, Time, hooks ?? ToolHooks.None, cancellationToken ?? Token);
         return new ToolRun(exit, stdout.ToString(), stderr.ToString());
     }
 
