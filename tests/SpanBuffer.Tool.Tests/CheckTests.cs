@@ -12,11 +12,27 @@ public abstract class CheckTests(RedisFixture fixture) : ToolTestBase(fixture)
 
     private string _liveTrace = "";
 
+    /// <summary>
+    /// Healthy data of every shape: whole segments, a segment without its root, one that grew by merges (children
+    /// first, root last, in separate batches: merged segments leave queue entries and root flags behind to clean), and
+    /// detached segments (a 100-byte segment limit).
+    /// </summary>
     private async Task IngestHealthyAsync()
     {
         _liveTrace = NewTrace();
         using var buffer = NewBuffer();
         await buffer.ProcessSpansAsync([.. Segment(_liveTrace, 0, 3), .. Segment(NewTrace(), 1, 2, withRoot: false)], Now - 100, Token);
+
+        var merged = NewTrace();
+        await buffer.ProcessSpansAsync([SpanFactory.Child("c000000000000000", "b000000000000000", traceId: merged), SpanFactory.NestedSegment("d000000000000000", "c000000000000000", traceId: merged)], Now - 90, Token);
+        await buffer.ProcessSpansAsync([SpanFactory.Child("b000000000000000", "a000000000000000", traceId: merged)], Now - 80, Token);
+        await buffer.ProcessSpansAsync([SpanFactory.Root("a000000000000000", traceId: merged)], Now - 70, Token);
+
+        using var small = new SpansBuffer(Redis, new SpanBufferOptions { KeyPrefix = Prefix, MaxSegmentBytes = 100 });
+        var detached = NewTrace();
+        await small.ProcessSpansAsync(Segment(detached, 0, 2), Now - 60, Token);
+        await small.ProcessSpansAsync([SpanFactory.Child("e000000000000000", "a000000000000000", 60, detached)], Now - 50, Token);
+        await small.ProcessSpansAsync([SpanFactory.Child("f000000000000000", "a000000000000000", 60, detached)], Now - 50, Token);
     }
 
     /// <summary>Plants one of each problem, all "written" long ago (a TTL far below the buffer's 3600 s).</summary>
@@ -62,6 +78,8 @@ public abstract class CheckTests(RedisFixture fixture) : ToolTestBase(fixture)
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.All(Findings(run.Json()), f => Assert.True(f.Value == 0, $"{f.Key}: {f.Value}{Environment.NewLine}{run}"));
         Assert.Equal(0, run.Json().GetProperty("skipped_recent").GetInt64());
+        var detachedSegments = (await Db.SortedSetRangeByRankAsync(Keys.QueueKey(0, null))).Count(m => m.ToString().Length > Keys.SegmentKey("1:" + _liveTrace, "").Length + 16);
+        Assert.True(detachedSegments > 0, "the 100-byte limit detached no segment"); // the shapes above are really there
     }
 
     [Fact]
