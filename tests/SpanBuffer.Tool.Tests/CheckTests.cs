@@ -125,6 +125,40 @@ public abstract class CheckTests(RedisFixture fixture) : ToolTestBase(fixture)
     }
 
     [Fact]
+    public async Task Check_FindsOrphanCountersTraceHashesAndCorruptQueueMembers_AndFixRemovesThem()
+    {
+        await IngestHealthyAsync();
+        var gone = SegmentKeyOf(NewTrace(), "b000000000000000");
+        var counter = Keys.IngestedCountKey(gone);
+        await Db.StringSetAsync(counter, "5", TimeSpan.FromSeconds(100));
+        var traceOfNothing = KeySchema.ProjectAndTrace(SpanFactory.ProjectId, NewTrace());
+        var redirect = Keys.RedirectKey(traceOfNothing);
+        await Db.HashSetAsync(redirect, "b000000000000000", "a000000000000000");
+        await Db.KeyExpireAsync(redirect, TimeSpan.FromSeconds(100));
+        var storedSalts = Keys.StoredSaltsKey(traceOfNothing);
+        await Db.HashSetAsync(storedSalts, Salt, "1");
+        await Db.KeyExpireAsync(storedSalts, TimeSpan.FromSeconds(100));
+        await Db.SortedSetAddAsync(Keys.QueueKey(1, null), "not a segment key", Now);
+        var before = await KeysWithTtlAsync();
+
+        var found = await RunAsync("check", "--grace", "0", "--json");
+
+        Assert.True(found.ExitCode == 1, found.ToString());
+        var findings = Findings(found.Json());
+        Assert.Equal(
+            new Dictionary<string, long> { ["orphan_counter"] = 1, ["orphan_redirect"] = 1, ["orphan_stored_salts"] = 1, ["corrupt_queue_member"] = 1 },
+            findings.Where(f => f.Value != 0).ToDictionary());
+
+        var fix = await RunAsync("check", "--grace", "0", "--fix", "--json");
+
+        Assert.True(fix.ExitCode == 0, fix.ToString());
+        var after = await KeysWithTtlAsync();
+        Assert.Equal(before.Keys.Except([counter, redirect, storedSalts]).Order(StringComparer.Ordinal), after.Keys.Order(StringComparer.Ordinal));
+        Assert.Null(await Db.SortedSetScoreAsync(Keys.QueueKey(1, null), "not a segment key"));
+        Assert.Equal(1, await Db.SortedSetLengthAsync(Keys.QueueKey(1, null)));
+    }
+
+    [Fact]
     public async Task Check_RecentOrphan_IsLeftAloneWithinTheGracePeriod()
     {
         await IngestHealthyAsync();

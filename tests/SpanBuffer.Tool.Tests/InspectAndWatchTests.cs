@@ -90,6 +90,18 @@ public abstract class InspectAndWatchTests(RedisFixture fixture) : ToolTestBase(
     }
 
     [Fact]
+    public async Task Inspect_Now_SetsTheClockOfDueCountsAndLag()
+    {
+        await PlantAsync();
+
+        var run = await RunAsync("inspect", "--shard-list", "0", "--now", $"{Now - 50}", "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var shard = run.Json().GetProperty("shards").EnumerateArray().Single();
+        Assert.Equal((1L, 40L), (shard.GetProperty("due").GetInt64(), shard.GetProperty("oldest_due_lag_seconds").GetInt64()));
+    }
+
+    [Fact]
     public async Task Inspect_WithoutShards_FindsTheQueuesUnderThePrefix()
     {
         await PlantAsync();
