@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -91,7 +90,7 @@ internal sealed class ToolContext
     {
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var complete = true;
-        var progress = Stopwatch.StartNew();
+        var progress = Time.GetTimestamp();
         var printed = false;
         foreach (var server in Connection.Primaries)
         {
@@ -112,10 +111,10 @@ internal sealed class ToolContext
                     break;
                 }
 
-                if (progress.Elapsed >= TimeSpan.FromSeconds(1))
+                if (Time.GetElapsedTime(progress) >= TimeSpan.FromSeconds(1))
                 {
                     await Stderr.WriteLineAsync($"scanning {what}: {keys.Count} keys so far ({server.EndPoint})").ConfigureAwait(false);
-                    progress.Restart();
+                    progress = Time.GetTimestamp();
                     printed = true;
                 }
 

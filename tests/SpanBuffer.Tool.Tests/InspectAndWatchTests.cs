@@ -102,6 +102,20 @@ public abstract class InspectAndWatchTests(RedisFixture fixture) : ToolTestBase(
     }
 
     [Fact]
+    public async Task Inspect_LongScan_PrintsProgressOnStderr()
+    {
+        await PlantAsync();
+        Time.AutoAdvanceAmount = TimeSpan.FromSeconds(1); // every reading of the clock is a second later
+
+        var run = await RunAsync("inspect", "--scan-count", "1", "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("scanning keys: ", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains("scanned keys: ", run.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("scanning", run.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Inspect_WithoutShards_FindsTheQueuesUnderThePrefix()
     {
         await PlantAsync();
