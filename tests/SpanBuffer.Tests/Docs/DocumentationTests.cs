@@ -231,9 +231,6 @@ internal sealed record LogEvent(int Id, string Name, string Level);
 /// <summary>The checks, over text, so that tests can also run them on made-up input.</summary>
 internal static partial class DocumentationChecks
 {
-    /// <summary>Events the docs announce before the code has them: their row may say "new" instead of the id and level.</summary>
-    private static readonly HashSet<string> s_announcedEvents = new(StringComparer.Ordinal) { "SegmentFlushed" };
-
     private static readonly string[] s_toolCommands = ["inspect", "watch", "check", "drain"];
 
     /// <summary>The instrument names passed to <c>Create*</c> on a meter, in source order.</summary>
@@ -274,11 +271,6 @@ internal static partial class DocumentationChecks
             if (row is null)
             {
                 problems.Add($"{logEvent.Name} (id {logEvent.Id}, {logEvent.Level}) has no row | id | `{logEvent.Name}` | level | …");
-                continue;
-            }
-
-            if (row[0] == "new" && s_announcedEvents.Contains(logEvent.Name))
-            {
                 continue;
             }
 
