@@ -1,8 +1,10 @@
 // Package smoke test: what a host does with the shipped SpanBuffer packages, end to end against a real Redis.
-// Usage: PackageSmoke HOST:PORT [--packages DIR [--commit SHA]]
+// Usage: PackageSmoke HOST:PORT [--packages DIR [--commit SHA]] [--leave-data]
 //   HOST:PORT        the Redis to use (keys go under the "pkg-smoke" prefix, and are gone afterwards)
 //   --packages DIR   also check the .nupkg/.snupkg files in DIR (metadata, README, symbols, Source Link)
 //   --commit SHA     the commit Source Link and the repository metadata must name
+//   --leave-data     after the checks, ingest a few traces under the default prefix (shards 0-7, no slice and slices
+//                    1 and 2) and leave them queued, so that the tool commands CI runs next see a buffer with data
 // Exits 0 when every check passes, 1 when one fails, 2 on bad usage.
 using System.Text.Json;
 using PackageSmoke;
@@ -12,11 +14,12 @@ using StackExchange.Redis;
 
 if (args.Length == 0 || args[0].StartsWith('-'))
 {
-    Console.Error.WriteLine("usage: PackageSmoke HOST:PORT [--packages DIR [--commit SHA]]");
+    Console.Error.WriteLine("usage: PackageSmoke HOST:PORT [--packages DIR [--commit SHA]] [--leave-data]");
     return 2;
 }
 
 string? packagesDir = null, commit = null;
+var leaveData = false;
 for (var i = 1; i < args.Length; i++)
 {
     switch (args[i])
@@ -26,6 +29,9 @@ for (var i = 1; i < args.Length; i++)
             break;
         case "--commit" when i + 1 < args.Length:
             commit = args[++i];
+            break;
+        case "--leave-data":
+            leaveData = true;
             break;
         default:
             Console.Error.WriteLine($"unknown argument: {args[i]}");
@@ -110,6 +116,27 @@ await foreach (var _ in server.KeysAsync(pattern: $"*{traceId}*"))
 }
 
 Check(leftover == 0, $"no key of the trace left in Redis (got {leftover})");
+
+if (leaveData)
+{
+    // Thirty-two small traces per queue namespace, every one queued and none due before its root timeout.
+    foreach (var sliceId in new int?[] { null, 1, 2 })
+    {
+        using var left = new SpansBuffer(redis, new SpanBufferOptions { SliceId = sliceId });
+        var batch = new List<Span>();
+        for (var trace = 0; trace < 32; trace++)
+        {
+            traceId = Guid.NewGuid().ToString("N");
+            var leftRoot = RandomSpanId();
+            batch.Add(Span.Parse(SpanJson(leftRoot, parentId: null), partition: trace % 8));
+            batch.Add(Span.Parse(SpanJson(RandomSpanId(), leftRoot), partition: trace % 8));
+        }
+
+        await left.ProcessSpansAsync(batch, now);
+    }
+
+    Console.WriteLine("  left 96 traces queued under the default prefix (shards 0-7; no slice, slices 1 and 2)");
+}
 
 if (failures.Count > 0)
 {
