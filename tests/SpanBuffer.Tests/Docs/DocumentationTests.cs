@@ -51,6 +51,64 @@ public sealed class DocumentationTests
     }
 
     [Fact]
+    public void Readme_HoldsEveryTestedSnippetVerbatim()
+    {
+        // The integration tests run the README's code between "// README: <name> begin" and "// README: <name> end";
+        // the README must show exactly that code (dedented), or the tested code and the documented code drift apart.
+        // The tests point the code at their own Redis and key prefix, where the README shows the defaults; and either
+        // side may explain a line with a trailing comment.
+        var readme = WithoutTrailingComments(Read("README.md").ReplaceLineEndings("\n"));
+        var snippets = Directory.GetFiles(Path.Combine(s_root.Value, "tests"), "*.cs", SearchOption.AllDirectories)
+            .Where(file => !file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .SelectMany(file => ReadmeSnippets(File.ReadAllText(file).ReplaceLineEndings("\n")))
+            .Select(s => (s.Name, Code: WithoutTrailingComments(AsInReadme(s.Code))))
+            .ToList();
+
+        Assert.True(snippets.Count >= 4, $"Only {snippets.Count} README snippets found in the tests.");
+        var missing = snippets.Where(s => !readme.Contains(s.Code, StringComparison.Ordinal)).Select(s => s.Name).ToList();
+        Assert.True(missing.Count == 0, $"README.md does not show these tested snippets verbatim: {string.Join(", ", missing)}");
+    }
+
+    [Fact]
+    public void ReadmeSnippets_AreDedentedAndFoundByName()
+    {
+        var source = "class C\n{\n    void M()\n    {\n        // README: demo begin\n        var a = 1;\n\n        if (a > 0)\n        {\n            a++;\n        }\n        // README: demo end\n    }\n}\n";
+
+        var snippet = Assert.Single(ReadmeSnippets(source));
+
+        Assert.Equal("demo", snippet.Name);
+        Assert.Equal("var a = 1;\n\nif (a > 0)\n{\n    a++;\n}", snippet.Code);
+    }
+
+    private static string AsInReadme(string code) => string.Join(
+        "\n",
+        code.Replace("new SpanBufferOptions { KeyPrefix = keyPrefix }", "new SpanBufferOptions()", StringComparison.Ordinal)
+            .Replace("(connectionString)", "(\"localhost:6379\")", StringComparison.Ordinal)
+            .Replace("= connectionString;", "= \"localhost:6379\";", StringComparison.Ordinal)
+            .Split('\n')
+            .Where(line => line.Trim() != "options.KeyPrefix = keyPrefix;"));
+
+    private static string WithoutTrailingComments(string text) =>
+        Regex.Replace(text, @"(?<=\S)[ \t]+//[^\n""]*$", string.Empty, RegexOptions.Multiline);
+
+    private static IEnumerable<(string Name, string Code)> ReadmeSnippets(string source)
+    {
+        foreach (Match begin in Regex.Matches(source, @"^[ \t]*// README: (?<name>[\w-]+) begin[ \t]*\n", RegexOptions.Multiline))
+        {
+            var name = begin.Groups["name"].Value;
+            var end = Regex.Match(source[(begin.Index + begin.Length)..], $@"^[ \t]*// README: {Regex.Escape(name)} end", RegexOptions.Multiline);
+            if (!end.Success)
+            {
+                throw new InvalidOperationException($"README snippet '{name}' has no end marker.");
+            }
+
+            var lines = source.Substring(begin.Index + begin.Length, end.Index).TrimEnd('\n').Split('\n');
+            var indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
+            yield return (name, string.Join("\n", lines.Select(l => l.Trim().Length == 0 ? string.Empty : l[indent..])));
+        }
+    }
+
+    [Fact]
     public void Markdown_EveryRelativeLinkResolves()
     {
         var files = MarkdownFiles();
