@@ -1,4 +1,5 @@
 using System.Globalization;
+using SpanBuffer.Flush;
 using SpanBuffer.Redis;
 using StackExchange.Redis;
 
@@ -13,11 +14,12 @@ internal static class FindingKind
     public const string OrphanRedirect = "orphan_redirect";
     public const string OrphanStoredSalts = "orphan_stored_salts";
     public const string QueueEntryWithoutData = "queue_entry_without_data";
+    public const string ExpiredQueueEntry = "expired_queue_entry";
     public const string CorruptQueueMember = "corrupt_queue_member";
     public const string NoTtl = "no_ttl";
 
     public static readonly string[] All =
-        [OrphanPayload, OrphanMemberKeys, OrphanCounter, OrphanRedirect, OrphanStoredSalts, QueueEntryWithoutData, CorruptQueueMember, NoTtl];
+        [OrphanPayload, OrphanMemberKeys, OrphanCounter, OrphanRedirect, OrphanStoredSalts, QueueEntryWithoutData, ExpiredQueueEntry, CorruptQueueMember, NoTtl];
 }
 
 /// <summary>One finding: a key, or for queue entries the queue and its member.</summary>
@@ -54,6 +56,7 @@ internal static class CheckCommand
     {
         var options = context.Options;
         var now = context.Now;
+        var lossSettings = new LossSettings((long)new SpanBufferOptions().RootTimeout.TotalSeconds, options.RedisTtlSeconds);
         var all = await context.ScanAsync(context.Families.AllKeysPattern, "keys").ConfigureAwait(false);
         var classified = all.Keys.Select(context.Families.Classify).ToList();
 
@@ -135,12 +138,16 @@ internal static class CheckCommand
             var members = entries.Select(e => e.Element.ToString()).ToList();
             findings.AddRange(members.Where(m => !KeySchema.TryReadSegmentKey(m, out _)).Select(m => new Finding(FindingKind.CorruptQueueMember, queue, m)));
             var segments = members.Where(m => KeySchema.TryReadSegmentKey(m, out _)).ToList();
-            findings.AddRange((await DataGoneAsync(context, segments).ConfigureAwait(false)).Select(m => new Finding(FindingKind.QueueEntryWithoutData, queue, m)));
+            var deadlines = entries.GroupBy(e => e.Element.ToString(), StringComparer.Ordinal).ToDictionary(g => g.Key, g => (long)g.First().Score, StringComparer.Ordinal);
+            findings.AddRange((await DataGoneAsync(context, segments).ConfigureAwait(false)).Select(m => new Finding(
+                SegmentLosses.DataExpiredBeforeFlush(now, deadlines[m], lossSettings) ? FindingKind.ExpiredQueueEntry : FindingKind.QueueEntryWithoutData, queue, m)));
         }
 
         var removed = FindingKind.All.ToDictionary(k => k, _ => 0L, StringComparer.Ordinal);
         // After an incomplete scan a key may belong to a queued segment the scan did not reach: orphans are then only reported.
-        var fixable = complete ? findings : findings.Where(f => f.Kind is FindingKind.NoTtl or FindingKind.QueueEntryWithoutData or FindingKind.CorruptQueueMember).ToList();
+        // An entry whose data expired stays for the flusher, which counts it as lost (ExpiredBeforeFlush) and removes it.
+        var fixable = findings.Where(f => f.Kind != FindingKind.ExpiredQueueEntry
+            && (complete || f.Kind is FindingKind.NoTtl or FindingKind.QueueEntryWithoutData or FindingKind.CorruptQueueMember)).ToList();
         var changed = options.Fix ? await FixAsync(context, fixable, queueKeys, youngAbove, removed).ConfigureAwait(false) : 0;
 
         var counts = FindingKind.All.ToDictionary(k => k, k => findings.LongCount(f => f.Kind == k), StringComparer.Ordinal);

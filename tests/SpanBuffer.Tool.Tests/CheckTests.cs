@@ -159,6 +159,29 @@ public abstract class CheckTests(RedisFixture fixture) : ToolTestBase(fixture)
     }
 
     [Fact]
+    public async Task Check_QueueEntryWhoseDataExpired_IsReportedAndLeftForTheFlusherToCount()
+    {
+        // Queued 5000 s ago with the default 3600 s TTL: its data expired before any flush took it.
+        var expired = SegmentKeyOf(NewTrace(), "c000000000000000");
+        await Db.SortedSetAddAsync(Keys.QueueKey(0, null), expired, Now - 5000);
+
+        var fix = await RunAsync("check", "--grace", "0", "--fix", "--json");
+
+        Assert.True(fix.ExitCode == 1, fix.ToString());
+        Assert.Equal(1, Findings(fix.Json())["expired_queue_entry"]);
+        Assert.Equal(0, Findings(fix.Json())["queue_entry_without_data"]);
+        Assert.Equal(0, fix.Json().GetProperty("removed").GetProperty("expired_queue_entry").GetInt64());
+        Assert.NotNull(await Db.SortedSetScoreAsync(Keys.QueueKey(0, null), expired));
+
+        // The flush counts it, exactly once, as what it is.
+        using var buffer = NewBuffer();
+        var flush = await buffer.FlushSegmentsAsync(Now, Token);
+        var loss = Assert.Single(flush.Losses);
+        Assert.Equal(Models.SegmentLossReason.ExpiredBeforeFlush, loss.Reason);
+        Assert.Equal(1, loss.Count);
+    }
+
+    [Fact]
     public async Task Check_RecentOrphan_IsLeftAloneWithinTheGracePeriod()
     {
         await IngestHealthyAsync();

@@ -15,6 +15,14 @@ internal readonly record struct LossSettings(long RootTimeoutSeconds, long TtlSe
 /// </summary>
 internal static class SegmentLosses
 {
+    /// <summary>
+    /// Whether a queue entry whose segment has neither data nor counters stands for data that expired before any flush
+    /// (its deadline is older than the TTL): a loss, counted once by the flush that finds it (and so never removed by a
+    /// repair tool, which would leave it uncounted). Younger means another flusher took the segment first.
+    /// </summary>
+    public static bool DataExpiredBeforeFlush(long now, long deadline, LossSettings settings) =>
+        now - deadline + settings.RootTimeoutSeconds > settings.TtlSeconds;
+
     /// <summary>Segments with neither data nor counters: only their queue deadline can tell whether they expired.</summary>
     public static IReadOnlyList<FlushCandidate> NeedingDeadline(IReadOnlyList<BuiltSegment> built) =>
         built.Where(b => b.Loaded.Payloads.Count == 0 && b.Loaded.IngestMetadata.IngestedCount is null)
@@ -58,7 +66,7 @@ internal static class SegmentLosses
             }
             else if (loaded.Payloads.Count == 0
                 && deadlineOf.GetValueOrDefault(loaded.Candidate) is { } deadline
-                && now - deadline + settings.RootTimeoutSeconds > settings.TtlSeconds)
+                && DataExpiredBeforeFlush(now, deadline, settings))
             {
                 // Older than the TTL: its data expired. Younger means another flusher took it first.
                 stats.ExpiredSegments++;
