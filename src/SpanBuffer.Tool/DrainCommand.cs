@@ -112,7 +112,12 @@ internal static class DrainCommand
                 // Written (and on disk) before anything is removed from Redis: at-least-once, as a flusher.
                 if (toFile)
                 {
+                    // Flushed to the disk, not only to the OS: cleanup deletes the only other copy. There is no async
+                    // fsync; one per round, in a command-line tool, blocks nothing that matters.
                     await output.FlushAsync(context.CancellationToken).ConfigureAwait(false);
+#pragma warning disable CA1849
+                    ((FileStream)output).Flush(flushToDisk: true);
+#pragma warning restore CA1849
                 }
                 else
                 {
