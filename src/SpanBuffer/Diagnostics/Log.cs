@@ -73,4 +73,7 @@ internal static partial class Log
 
     [LoggerMessage(24, LogLevel.Warning, "Span flusher made no progress for {FailedCycles} cycles in a row; next cycle in {DelaySeconds:F1} s", EventName = "FlusherBackingOff")]
     public static partial void FlusherBackingOff(ILogger logger, int failedCycles, double delaySeconds);
+
+    [LoggerMessage(25, LogLevel.Warning, "Span flusher could not hand back the flush locks of {SegmentCount} segments of a cycle that ended before its cleanup; they expire after the lock TTL", EventName = "CycleLocksKept")]
+    public static partial void CycleLocksKept(ILogger logger, Exception exception, int segmentCount);
 }

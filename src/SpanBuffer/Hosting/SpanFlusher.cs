@@ -31,6 +31,7 @@ public sealed class SpanFlusher : BackgroundService
 
     private readonly SpansBuffer _buffer;
     private readonly ISegmentSink _sink;
+    private static readonly TimeSpan LockReleaseTimeout = TimeSpan.FromSeconds(5);
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _abortCycle = new();
@@ -217,10 +218,13 @@ public sealed class SpanFlusher : BackgroundService
     {
         using var activity = SpanBufferActivities.Source.StartActivity("spanbuffer.flusher.cycle");
         Interlocked.Increment(ref _cycles);
+        FlushResult? flushed = null;
+        var cleaning = false;
         try
         {
             var options = _buffer.CurrentOptions;
             var result = await _buffer.FlushSegmentsAsync(now, cancellationToken).ConfigureAwait(false);
+            flushed = result;
             if (result.AnyShardAtLimit)
             {
                 Interlocked.CompareExchange(ref _atLimitSince, WallSeconds(), 0);
@@ -251,6 +255,7 @@ public sealed class SpanFlusher : BackgroundService
             if (cycle.Clean.Count > 0)
             {
                 var started = _time.GetTimestamp();
+                cleaning = true;
 
                 // The cleanup's losses are final and exactly once: a segment another flusher cleaned first is its.
                 losses = (await _buffer.DoneFlushSegmentsAsync(cycle.Clean, cancellationToken).ConfigureAwait(false)).Losses;
@@ -307,6 +312,7 @@ public sealed class SpanFlusher : BackgroundService
         {
             // Aborted on purpose (shutdown timeout): not a failure; uncleaned segments flush again later.
             _buffer.Metrics.FlusherCycles.Add(1, new KeyValuePair<string, object?>("error.type", "cancelled"));
+            await ReleaseLocksOfUncleanedCycleAsync(flushed, cleaning).ConfigureAwait(false);
             throw;
         }
         catch (Exception ex)
@@ -314,7 +320,32 @@ public sealed class SpanFlusher : BackgroundService
             Interlocked.Increment(ref _failedCycles);
             _buffer.Metrics.FlusherCycles.Add(1, SpanBufferMetrics.ErrorType(ex));
             activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            await ReleaseLocksOfUncleanedCycleAsync(flushed, cleaning).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// After a cycle that ended before its cleanup (aborted at shutdown, or a sink that threw), hands its segments'
+    /// flush locks back, so that the next flusher of the shard (after a rebalance, another consumer) takes them at once
+    /// instead of after the lock TTL. Never once the cleanup started: its fences must stay until it removed the queue
+    /// entries. Best effort with its own short timeout: a lock that stays simply expires.
+    /// </summary>
+    private async Task ReleaseLocksOfUncleanedCycleAsync(FlushResult? flushed, bool cleaning)
+    {
+        if (flushed is null || cleaning || flushed.Segments.Count == 0 || _buffer.CurrentOptions.FlushLockTtl <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(LockReleaseTimeout, _time);
+            await _buffer.ReleaseFlushLocksAsync(flushed.Segments, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.CycleLocksKept(_logger, ex, flushed.Segments.Count);
         }
     }
 

@@ -31,6 +31,20 @@ public abstract class SpanFlusherStopTimeoutTests(RedisFixture fixture) : Hostin
     }
 
     [Fact]
+    public async Task Stop_AbortedCycleUnderFlushLocks_HandsTheLocksBackSoTheNextFlusherTakesTheSegmentAtOnce()
+    {
+        await using var run = await BlockedCycle.StartAsync(this, flushLockTtl: TimeSpan.FromMinutes(5));
+        using var shutdown = new CancellationTokenSource();
+
+        var stopping = run.Flusher.StopAsync(shutdown.Token);
+        await shutdown.CancelAsync();
+        await stopping.WaitAsync(WaitTimeout, Ct);
+
+        // The keys are those before the flush (no lock key left), and the next flusher delivers without waiting 5 min.
+        await run.AssertAbortedAndStoppedAsync();
+    }
+
+    [Fact]
     public async Task Stop_TokenFromCancelAfterOnTheTimeProvider_AbortsTheCycleWhenTheShutdownTimeoutPasses()
     {
         await using var run = await BlockedCycle.StartAsync(this);
@@ -59,13 +73,13 @@ public abstract class SpanFlusherStopTimeoutTests(RedisFixture fixture) : Hostin
         private readonly long _now;
         private IReadOnlyList<string> _keysBeforeFlush = [];
 
-        private BlockedCycle(SpanFlusherStopTimeoutTests test)
+        private BlockedCycle(SpanFlusherStopTimeoutTests test, TimeSpan flushLockTtl)
         {
             _test = test;
             _prefix = test.NewKeyPrefix(nameof(SpanFlusherStopTimeoutTests));
             _logs = new FakeLogCollector();
             _loggerFactory = new LoggerFactory([new FakeLoggerProvider(_logs)]);
-            _buffer = new SpansBuffer(test.Redis, new SpanBufferOptions { KeyPrefix = _prefix, FlushInterval = FlushInterval }, _loggerFactory, timeProvider: Time);
+            _buffer = new SpansBuffer(test.Redis, new SpanBufferOptions { KeyPrefix = _prefix, FlushInterval = FlushInterval, FlushLockTtl = flushLockTtl }, _loggerFactory, timeProvider: Time);
             Sink = new RecordingSink
             {
                 OnProduce = async (_, cancellationToken) =>
@@ -91,9 +105,9 @@ public abstract class SpanFlusherStopTimeoutTests(RedisFixture fixture) : Hostin
 
         public TaskCompletionSource SinkTokenCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public static async Task<BlockedCycle> StartAsync(SpanFlusherStopTimeoutTests test)
+        public static async Task<BlockedCycle> StartAsync(SpanFlusherStopTimeoutTests test, TimeSpan flushLockTtl = default)
         {
-            var run = new BlockedCycle(test);
+            var run = new BlockedCycle(test, flushLockTtl);
             await run._buffer.ProcessSpansAsync(run._segment.Spans, run._now - 120, Ct);
             run._keysBeforeFlush = await test.KeysAsync(run._prefix);
             await run.Flusher.StartAsync(Ct);
