@@ -13,6 +13,20 @@ internal sealed class SpanBufferOptionsValidator : IValidateOptions<SpanBufferOp
 {
     private static readonly SpanBufferOptionsAttributeValidator s_attributes = new();
 
+    /// <summary>What is wrong with a shard assignment (options or <see cref="SpansBuffer.AssignShards"/>): nothing, usually.</summary>
+    internal static IEnumerable<string> ShardListProblems(ICollection<int> shards)
+    {
+        if (shards.Any(s => s < 0))
+        {
+            yield return "must not contain negative shards.";
+        }
+
+        if (shards.Distinct().Count() != shards.Count)
+        {
+            yield return "must not contain a shard twice.";
+        }
+    }
+
     public static void ThrowIfInvalid(SpanBufferOptions options, string? name = null)
     {
         var result = new SpanBufferOptionsValidator().Validate(name, options);
@@ -45,14 +59,9 @@ internal sealed class SpanBufferOptionsValidator : IValidateOptions<SpanBufferOp
 
         if (options.AssignedShards is { } shards)
         {
-            if (shards.Any(s => s < 0))
+            foreach (var problem in ShardListProblems(shards))
             {
-                builder.AddError("must not contain negative shards.", nameof(SpanBufferOptions.AssignedShards));
-            }
-
-            if (shards.Distinct().Count() != shards.Count)
-            {
-                builder.AddError("must not contain a shard twice.", nameof(SpanBufferOptions.AssignedShards));
+                builder.AddError(problem, nameof(SpanBufferOptions.AssignedShards));
             }
         }
 

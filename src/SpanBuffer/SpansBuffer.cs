@@ -276,7 +276,7 @@ public sealed partial class SpansBuffer : IDisposable
     /// Gets the queue shards the next flush reads: those given to <see cref="AssignShards"/>, or else the options'
     /// <see cref="SpanBufferOptions.AssignedShards"/> (shard 0 when not set). Empty when the buffer owns no shard.
     /// </summary>
-    public IReadOnlyList<int> AssignedShards => _assignedShards ?? _options.CurrentValue.FlushShards;
+    public IReadOnlyList<int> AssignedShards => AssignedShardsFor(_options.CurrentValue);
 
     /// <summary>
     /// Replaces the queue shards this buffer flushes, for a host whose partitions change at run time (a Kafka
@@ -295,14 +295,9 @@ public sealed partial class SpansBuffer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(shards);
         int[] assigned = [.. shards];
-        if (assigned.Any(shard => shard < 0))
+        if (SpanBufferOptionsValidator.ShardListProblems(assigned).FirstOrDefault() is { } problem)
         {
-            throw new ArgumentException("A shard must not be negative.", nameof(shards));
-        }
-
-        if (assigned.Distinct().Count() != assigned.Length)
-        {
-            throw new ArgumentException("A shard must not be listed twice.", nameof(shards));
+            throw new ArgumentException($"The shards {problem}", nameof(shards));
         }
 
         _assignedShards = assigned;
