@@ -100,14 +100,24 @@ internal sealed class ToolContext
                 CancellationToken.ThrowIfCancellationRequested();
                 var reply = await server.ExecuteAsync("SCAN", cursor, "MATCH", pattern, "COUNT", Options.ScanCount).WaitAsync(CancellationToken).ConfigureAwait(false);
                 cursor = (long)reply[0];
+                var dropped = false;
                 foreach (var key in (RedisKey[])reply[1]!)
                 {
-                    keys.Add(key.ToString());
+                    // A page may hold more than COUNT keys; cutting it keeps --max-keys an exact bound on what is processed.
+                    var name = key.ToString();
+                    if (keys.Count < Options.MaxKeys)
+                    {
+                        keys.Add(name);
+                    }
+                    else
+                    {
+                        dropped |= !keys.Contains(name);
+                    }
                 }
 
                 if (keys.Count >= Options.MaxKeys)
                 {
-                    complete = cursor == 0 && server == Connection.Primaries[^1];
+                    complete = !dropped && cursor == 0 && server == Connection.Primaries[^1];
                     break;
                 }
 
@@ -145,14 +155,23 @@ internal sealed class ToolContext
         {
             var (next, page) = await Store.ScanQueueAsync(queueKey, cursor, Options.ScanCount).WaitAsync(CancellationToken).ConfigureAwait(false);
             cursor = next;
+            var dropped = false;
             foreach (var entry in page)
             {
-                entries[entry.Element.ToString()] = entry;
+                var member = entry.Element.ToString();
+                if (entries.Count < Options.MaxKeys || entries.ContainsKey(member))
+                {
+                    entries[member] = entry;
+                }
+                else
+                {
+                    dropped = true;
+                }
             }
 
             if (entries.Count >= Options.MaxKeys)
             {
-                return ([.. entries.Values], cursor == 0);
+                return ([.. entries.Values], !dropped && cursor == 0);
             }
 
             if (cursor != 0)

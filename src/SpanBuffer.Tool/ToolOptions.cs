@@ -32,7 +32,7 @@ internal sealed class ToolOptions
           --prefix P             key prefix (default span-buf)
           --json                 machine-readable output
           --scan-count N         SCAN/ZSCAN COUNT per call (default 500)
-          --max-keys N           stop scanning after N keys (default 100000); counts are then estimates
+          --max-keys N           read at most N keys per scan (default 100000); counts are then estimates
           --scan-delay MS        pause between scan batches (default 5)
           --top N                largest segments listed per shard (default 5)
           --now UNIX             the clock in Unix seconds (default: now)
