@@ -90,6 +90,21 @@ public abstract class InspectAndWatchTests(RedisFixture fixture) : ToolTestBase(
     }
 
     [Fact]
+    public async Task Inspect_MaxKeysBelowAQueue_ReadsExactlyThatManyMembersAndSaysSo()
+    {
+        await PlantAsync();
+
+        // Queue 0 holds two segments; a small queue comes back from ZSCAN in one page whatever COUNT says.
+        var run = await RunAsync("inspect", "--shard-list", "0", "--max-keys", "1", "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var shard = run.Json().GetProperty("shards").EnumerateArray().Single();
+        Assert.Equal(2, shard.GetProperty("segments").GetInt64());
+        Assert.Single(shard.GetProperty("largest_by_bytes").EnumerateArray());
+        Assert.False(shard.GetProperty("members_complete").GetBoolean());
+    }
+
+    [Fact]
     public async Task Inspect_Now_SetsTheClockOfDueCountsAndLag()
     {
         await PlantAsync();
