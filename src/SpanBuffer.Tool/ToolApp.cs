@@ -48,13 +48,9 @@ internal static class ToolApp
                 _ => throw new UsageException($"unknown command '{options.Command}'."),
             };
         }
-        catch (UsageException ex)
+        catch (Exception ex) when (ex is UsageException or ConnectionException or IOException or UnauthorizedAccessException)
         {
-            await stderr.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-            return ExitUsage;
-        }
-        catch (ConnectionException ex)
-        {
+            // Errors whose message already says what to fix: an option, the address, the output file.
             await stderr.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
             return ExitUsage;
         }
@@ -78,16 +74,6 @@ internal static class ToolApp
         catch (RedisException ex)
         {
             await stderr.WriteLineAsync($"error: Redis answered: {ex.Message}").ConfigureAwait(false);
-            return ExitUsage;
-        }
-        catch (IOException ex)
-        {
-            await stderr.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-            return ExitUsage;
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            await stderr.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
             return ExitUsage;
         }
         catch (Exception ex)
