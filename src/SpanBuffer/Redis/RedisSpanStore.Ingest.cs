@@ -286,48 +286,65 @@ internal sealed class StaleQueueEntries(KeySchema keys)
             return [.. _mergedRoots.Select(key => (RedisValue)key)];
         }
 
-        var count = 0;
-        var bytes = 0;
-        var prefixes = new byte[_trees.Count][];
-        for (var t = 0; t < _trees.Count; t++)
+        // One lookup per span: the first pass notes which keys go, the second writes them.
+        var spanCount = 0;
+        foreach (var (tree, _) in _trees)
         {
-            var (tree, index) = _trees[t];
-            prefixes[t] = Encoding.UTF8.GetBytes(keys.SegmentKey(tree.ProjectAndTrace, string.Empty));
-            foreach (var span in tree.Spans)
-            {
-                if (!IsKept(tree, span.SpanId, index))
-                {
-                    count++;
-                    bytes += prefixes[t].Length + Encoding.UTF8.GetByteCount(span.SpanId);
-                }
-            }
+            spanCount += tree.Spans.Count;
         }
 
-        var members = new RedisValue[count];
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 1));
-        rented.Add(buffer);
-        var offset = 0;
-        var m = 0;
-        for (var t = 0; t < _trees.Count; t++)
+        var removed = ArrayPool<bool>.Shared.Rent(spanCount);
+        try
         {
-            var (tree, index) = _trees[t];
-            var prefix = prefixes[t];
-            foreach (var span in tree.Spans)
+            var count = 0;
+            var bytes = 0;
+            var s = 0;
+            var prefixes = new byte[_trees.Count][];
+            for (var t = 0; t < _trees.Count; t++)
             {
-                if (IsKept(tree, span.SpanId, index))
+                var (tree, index) = _trees[t];
+                prefixes[t] = Encoding.UTF8.GetBytes(keys.SegmentKey(tree.ProjectAndTrace, string.Empty));
+                foreach (var span in tree.Spans)
                 {
-                    continue;
+                    removed[s] = !IsKept(tree, span.SpanId, index);
+                    if (removed[s++])
+                    {
+                        count++;
+                        bytes += prefixes[t].Length + Encoding.UTF8.GetByteCount(span.SpanId);
+                    }
                 }
-
-                var start = offset;
-                prefix.CopyTo(buffer.AsSpan(offset));
-                offset += prefix.Length;
-                offset += Encoding.UTF8.GetBytes(span.SpanId, buffer.AsSpan(offset));
-                members[m++] = new ReadOnlyMemory<byte>(buffer, start, offset - start);
             }
-        }
 
-        return members;
+            var members = new RedisValue[count];
+            var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 1));
+            rented.Add(buffer);
+            var offset = 0;
+            var m = 0;
+            s = 0;
+            for (var t = 0; t < _trees.Count; t++)
+            {
+                var prefix = prefixes[t];
+                foreach (var span in _trees[t].Tree.Spans)
+                {
+                    if (!removed[s++])
+                    {
+                        continue;
+                    }
+
+                    var start = offset;
+                    prefix.CopyTo(buffer.AsSpan(offset));
+                    offset += prefix.Length;
+                    offset += Encoding.UTF8.GetBytes(span.SpanId, buffer.AsSpan(offset));
+                    members[m++] = new ReadOnlyMemory<byte>(buffer, start, offset - start);
+                }
+            }
+
+            return members;
+        }
+        finally
+        {
+            ArrayPool<bool>.Shared.Return(removed);
+        }
     }
 
     // A key taken out by a result at or after the last time this tree added it stays queued: it is that result's segment.
